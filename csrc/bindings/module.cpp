@@ -1,0 +1,27 @@
+// The tensorforge._C extension module: exception translation and one
+// bind_<area>() call per area.
+#include <pybind11/pybind11.h>
+
+#include "core/error.h"
+
+namespace py = pybind11;
+
+namespace tfg::bindings {
+void bind_core(py::module_& m);
+void bind_matmul(py::module_& m);
+}  // namespace tfg::bindings
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "tensorforge native kernels";
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const tfg::TypeError& e) {
+      PyErr_SetString(PyExc_TypeError, e.what());
+    } catch (const tfg::ValueError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    }
+  });
+  tfg::bindings::bind_core(m);
+  tfg::bindings::bind_matmul(m);
+}

@@ -1,0 +1,11 @@
+// The CUDA status of a build made without the CUDA backend.
+#include "cuda/cuda_info.h"
+
+namespace tfg::cuda {
+
+const Status& status() {
+  static const Status s{false, false, 0, "tensorforge was built without CUDA (TENSORFORGE_CUDA=OFF or nvcc not found)"};
+  return s;
+}
+
+}  // namespace tfg::cuda

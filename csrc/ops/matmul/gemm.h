@@ -1,0 +1,54 @@
+// GEMM, the BLIS way: C (=|+=) A * B (+ bias), every operand with arbitrary
+// element strides. The blocked loops and macro-kernel (gemm.cpp) are portable;
+// packing and the MR x NR micro-kernel come per ISA from a GemmKernels table
+// (cpu/matmul_kernel.cpp). Other ops (conv2d, lstm) call gemm() directly.
+#pragma once
+#include <cstdint>
+
+#include "dispatch/isa.h"
+
+namespace tfg {
+
+template <class T>
+struct GemmProblem {
+  int64_t m = 0, n = 0, k = 0;
+  const T* a = nullptr; int64_t rs_a = 0, cs_a = 0;   // A is m x k
+  const T* b = nullptr; int64_t rs_b = 0, cs_b = 0;   // B is k x n
+  T* c = nullptr;       int64_t rs_c = 0, cs_c = 0;   // C is m x n
+  const T* bias = nullptr;   // optional, length n (unit stride), added to every row of C
+  bool accumulate = false;   // C += A*B (+bias) instead of C = A*B (+bias)
+};
+
+// Per-ISA building blocks. Blocking sizes are data of the table, not constants
+// of the loops: MR x NR register tile, KC x NR micro-panel of B (L1),
+// MC x KC block of A (L2), KC x NC panel of B (L3).
+template <class T>
+struct GemmKernels {
+  int mr, nr;
+  int64_t mc, kc, nc;
+  // Packs rows (<= mr) x kc of A into a micro-panel: dst[p * mr + i], zero-padded to mr rows.
+  void (*pack_a)(int64_t rows, int64_t kc, const T* a, int64_t rs, int64_t cs, T* dst);
+  // Packs kc x cols (<= nr) of B into a micro-panel: dst[p * nr + j], zero-padded to nr columns.
+  void (*pack_b)(int64_t kc, int64_t cols, const T* b, int64_t rs, int64_t cs, T* dst);
+  // Full mr x nr tile: C = (accumulate ? C : 0) + (bias ? bias : 0) + A_panel * B_panel,
+  // C with row stride ldc and unit column stride; bias has nr entries or is null.
+  void (*micro)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, const T* bias, bool accumulate);
+};
+
+TFG_ISA_TABLE(GemmKernels<float>, gemm_kernels_f32)
+TFG_ISA_TABLE(GemmKernels<double>, gemm_kernels_f64)
+
+template <class T> const GemmKernels<T>& active_gemm_kernels();
+template <class T> const GemmKernels<T>& gemm_kernels_for(Isa isa);
+
+// One GEMM, parallel over blocks of C (threads = 0: the library's thread count).
+template <class T>
+void gemm(const GemmProblem<T>& p, int threads = 0);
+
+// `batch` GEMMs of the same shape and strides whose operands start at
+// p.a + a_offsets[i], p.b + b_offsets[i], p.c + c_offsets[i] (element offsets).
+template <class T>
+void gemm_batched(const GemmProblem<T>& p, int64_t batch, const int64_t* a_offsets,
+                  const int64_t* b_offsets, const int64_t* c_offsets, int threads = 0);
+
+}  // namespace tfg

@@ -1,0 +1,21 @@
+// The small vector API the CPU kernels are written in: Vec<T> with a
+// compile-time width W and load/store/broadcast/arithmetic. Included only by
+// per-ISA kernel sources (compiled with TFG_ISA_NS set); the header matching
+// the compile flags of that translation unit is picked here.
+//
+// Everything is declared in namespace tfg::TFG_ISA_NS so that the copies of
+// these inline functions compiled with different flags never merge at link time.
+#pragma once
+#ifndef TFG_ISA_NS
+#error "simd/vec.h is for per-ISA kernel sources (TFG_ISA_NS undefined)"
+#endif
+
+#include <cstdint>
+
+#if defined(__AVX512F__)
+#include "simd/vec_avx512.h"
+#elif defined(__AVX2__) && defined(__FMA__)
+#include "simd/vec_avx2.h"
+#else
+#include "simd/vec_scalar.h"
+#endif

@@ -1,0 +1,24 @@
+// Vec<T> for the portable baseline: one element wide. Kernels written on Vec
+// then become plain scalar loops the compiler may still auto-vectorise.
+#pragma once
+#include <cmath>
+
+namespace tfg::TFG_ISA_NS {
+
+template <class T>
+struct Vec {
+  static constexpr int W = 1;
+  T v;
+  static Vec zero() { return {T(0)}; }
+  static Vec broadcast(T x) { return {x}; }
+  static Vec load(const T* p) { return {*p}; }
+  static Vec loadu(const T* p) { return {*p}; }
+  void store(T* p) const { *p = v; }
+  void storeu(T* p) const { *p = v; }
+  friend Vec operator+(Vec a, Vec b) { return {a.v + b.v}; }
+  friend Vec operator*(Vec a, Vec b) { return {a.v * b.v}; }
+  // a * b + c (contracted to one rounding when the compiler may)
+  friend Vec fma(Vec a, Vec b, Vec c) { return {a.v * b.v + c.v}; }
+};
+
+}  // namespace tfg::TFG_ISA_NS
