@@ -19,6 +19,7 @@ struct Vec<float> {
   friend Vec operator+(Vec a, Vec b) { return {_mm512_add_ps(a.v, b.v)}; }
   friend Vec operator*(Vec a, Vec b) { return {_mm512_mul_ps(a.v, b.v)}; }
   friend Vec fma(Vec a, Vec b, Vec c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
+  float reduce_add() const { return _mm512_reduce_add_ps(v); }
 };
 
 template <>
@@ -34,6 +35,7 @@ struct Vec<double> {
   friend Vec operator+(Vec a, Vec b) { return {_mm512_add_pd(a.v, b.v)}; }
   friend Vec operator*(Vec a, Vec b) { return {_mm512_mul_pd(a.v, b.v)}; }
   friend Vec fma(Vec a, Vec b, Vec c) { return {_mm512_fmadd_pd(a.v, b.v, c.v)}; }
+  double reduce_add() const { return _mm512_reduce_add_pd(v); }
 };
 
 }  // namespace tfg::TFG_ISA_NS

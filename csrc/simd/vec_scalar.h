@@ -19,6 +19,7 @@ struct Vec {
   friend Vec operator*(Vec a, Vec b) { return {a.v * b.v}; }
   // a * b + c (contracted to one rounding when the compiler may)
   friend Vec fma(Vec a, Vec b, Vec c) { return {a.v * b.v + c.v}; }
+  T reduce_add() const { return v; }
 };
 
 }  // namespace tfg::TFG_ISA_NS

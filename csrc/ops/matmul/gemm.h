@@ -33,6 +33,11 @@ struct GemmKernels {
   // Full mr x nr tile: C = (accumulate ? C : 0) + (bias ? bias : 0) + A_panel * B_panel,
   // C with row stride ldc and unit column stride; bias has nr entries or is null.
   void (*micro)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, const T* bias, bool accumulate);
+  // Matrix-vector products for one-row A (x, y and bias unit stride, bias may be null):
+  // y[j] = (accumulate ? y[j] : 0) + bias[j] + sum_p x[p] * B[p, j], with B's rows
+  // contiguous (B[p, j] = b[p * ld + j]) for gemv_rows, its columns (b[j * ld + p]) for gemv_cols.
+  void (*gemv_rows)(int64_t k, int64_t n, const T* x, const T* b, int64_t ld, T* y, const T* bias, bool accumulate);
+  void (*gemv_cols)(int64_t k, int64_t n, const T* x, const T* b, int64_t ld, T* y, const T* bias, bool accumulate);
 };
 
 TFG_ISA_TABLE(GemmKernels<float>, gemm_kernels_f32)

@@ -103,13 +103,87 @@ void pack_b(int64_t kc, int64_t cols, const T* b, int64_t rs, int64_t cs, T* dst
   }
 }
 
+// Note [gemv_rows order]: B is streamed row after row (four rows per pass) so
+// every memory stream is sequential; y, a chunk of at most a few KB, stays in L1.
+template <class T>
+void gemv_rows(int64_t k, int64_t n, const T* x, const T* b, int64_t ld, T* y, const T* bias,
+               bool accumulate) {
+  using V = Vec<T>;
+  constexpr int W = V::W;
+  for (int64_t j = 0; j < n; ++j) y[j] = (accumulate ? y[j] : T(0)) + (bias ? bias[j] : T(0));
+  const int64_t nv = n / W * W;
+  int64_t p = 0;
+  for (; p + 4 <= k; p += 4) {
+    const T* b0 = b + p * ld;
+    const T* b1 = b0 + ld;
+    const T* b2 = b1 + ld;
+    const T* b3 = b2 + ld;
+    const V x0 = V::broadcast(x[p]), x1 = V::broadcast(x[p + 1]);
+    const V x2 = V::broadcast(x[p + 2]), x3 = V::broadcast(x[p + 3]);
+    for (int64_t j = 0; j < nv; j += W) {
+      V acc = fma(x0, V::loadu(b0 + j), V::loadu(y + j));
+      acc = fma(x1, V::loadu(b1 + j), acc);
+      acc = fma(x2, V::loadu(b2 + j), acc);
+      fma(x3, V::loadu(b3 + j), acc).storeu(y + j);
+    }
+    for (int64_t j = nv; j < n; ++j)
+      y[j] += x[p] * b0[j] + x[p + 1] * b1[j] + x[p + 2] * b2[j] + x[p + 3] * b3[j];
+  }
+  for (; p < k; ++p) {
+    const T* b0 = b + p * ld;
+    const V x0 = V::broadcast(x[p]);
+    for (int64_t j = 0; j < nv; j += W) fma(x0, V::loadu(b0 + j), V::loadu(y + j)).storeu(y + j);
+    for (int64_t j = nv; j < n; ++j) y[j] += x[p] * b0[j];
+  }
+}
+
+// Four dot products at a time: x is loaded once for four columns of B.
+template <class T>
+void gemv_cols(int64_t k, int64_t n, const T* x, const T* b, int64_t ld, T* y, const T* bias,
+               bool accumulate) {
+  using V = Vec<T>;
+  constexpr int W = V::W;
+  const int64_t kv = k / W * W;
+  auto finish = [&](int64_t j, T dot) {
+    y[j] = (accumulate ? y[j] : T(0)) + (bias ? bias[j] : T(0)) + dot;
+  };
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const T* c0 = b + j * ld;
+    const T* c1 = c0 + ld;
+    const T* c2 = c1 + ld;
+    const T* c3 = c2 + ld;
+    V a0 = V::zero(), a1 = V::zero(), a2 = V::zero(), a3 = V::zero();
+    for (int64_t p = 0; p < kv; p += W) {
+      const V xv = V::loadu(x + p);
+      a0 = fma(xv, V::loadu(c0 + p), a0);
+      a1 = fma(xv, V::loadu(c1 + p), a1);
+      a2 = fma(xv, V::loadu(c2 + p), a2);
+      a3 = fma(xv, V::loadu(c3 + p), a3);
+    }
+    T d0 = a0.reduce_add(), d1 = a1.reduce_add(), d2 = a2.reduce_add(), d3 = a3.reduce_add();
+    for (int64_t p = kv; p < k; ++p) {
+      d0 += x[p] * c0[p]; d1 += x[p] * c1[p]; d2 += x[p] * c2[p]; d3 += x[p] * c3[p];
+    }
+    finish(j, d0); finish(j + 1, d1); finish(j + 2, d2); finish(j + 3, d3);
+  }
+  for (; j < n; ++j) {
+    const T* c0 = b + j * ld;
+    V a0 = V::zero();
+    for (int64_t p = 0; p < kv; p += W) a0 = fma(V::loadu(x + p), V::loadu(c0 + p), a0);
+    T d0 = a0.reduce_add();
+    for (int64_t p = kv; p < k; ++p) d0 += x[p] * c0[p];
+    finish(j, d0);
+  }
+}
+
 template <class T, const Blocking& B>
 GemmKernels<T> make_kernels() {
   constexpr int nr = B.nv * Vec<T>::W;
   static_assert(B.mr * nr <= 32 * 32 && nr <= 64, "edge tile buffers in gemm.cpp are too small");
   static_assert(B.mc % B.mr == 0 && B.nc % nr == 0, "blocks must hold whole micro-panels");
   return GemmKernels<T>{B.mr, nr, B.mc, B.kc, B.nc, &pack_a<T, B.mr>, &pack_b<T, B.nv>,
-                        &micro_kernel<T, B.mr, B.nv>};
+                        &micro_kernel<T, B.mr, B.nv>, &gemv_rows<T>, &gemv_cols<T>};
 }
 
 }  // namespace
