@@ -53,16 +53,17 @@ void fill_without_product(const GemmProblem<T>& p) {
     }
 }
 
-// One micro-tile of C. Note [edge tiles]: full tiles go straight to the
-// micro-kernel; a tile cut by the edge of C (or a C without unit column
-// stride) is computed into a local mr x nr tile and copied out, so edges cost
-// one extra tile copy instead of a slow path for the whole matrix.
+// One micro-tile of C. Note [edge tiles]: a tile cut by the bottom edge of C
+// runs the micro-kernel for just its rows; one cut by the right edge (or a C
+// without unit column stride) is computed into a local tile and copied out. So
+// edges cost one tile copy at most, never a slow path for the whole matrix.
 template <class T>
 void compute_tile(const GemmKernels<T>& kr, int64_t kc, const T* ap, const T* bp, T* c,
                   int64_t rs_c, int64_t cs_c, int64_t rows, int64_t cols, const T* bias,
                   bool accumulate) {
-  if (rows == kr.mr && cols == kr.nr && cs_c == 1) {
-    kr.micro(kc, ap, bp, c, rs_c, bias, accumulate);
+  const auto micro = kr.micro[rows - 1];
+  if (cols == kr.nr && cs_c == 1) {
+    micro(kc, ap, bp, c, rs_c, bias, accumulate);
     return;
   }
   alignas(64) T tile[32 * 32];
@@ -75,7 +76,7 @@ void compute_tile(const GemmKernels<T>& kr, int64_t kc, const T* ap, const T* bp
     std::fill(tile_bias, tile_bias + nr, T(0));
     std::copy(bias, bias + cols, tile_bias);
   }
-  kr.micro(kc, ap, bp, tile, nr, bias ? tile_bias : nullptr, accumulate);
+  micro(kc, ap, bp, tile, nr, bias ? tile_bias : nullptr, accumulate);
   for (int64_t i = 0; i < rows; ++i)
     for (int64_t j = 0; j < cols; ++j) c[i * rs_c + j * cs_c] = tile[i * nr + j];
 }
@@ -87,8 +88,60 @@ constexpr int64_t kRowsPerPass = 4096;
 // (K = 784 with KC = 256 becomes 4 x 196 rather than 3 x 256 + 16).
 int64_t even_block(int64_t total, int64_t block) { return ceil_div(total, ceil_div(total, block)); }
 
+// Work items per thread when the work is split dynamically (Note [dynamic chunks]).
+constexpr int64_t kItemsPerThread = 4;
+
+// Note [resident A]: when all of A's rows x K fit in this many packed bytes
+// (about half of L2), A is packed once, whole, and each thread then takes
+// chunks of B's columns and runs the entire K loop on them with its own
+// packing of B. Two parallel phases per product instead of two per K block:
+// small and skinny products (64 x 784 x 256, 128^3) are dominated by those
+// synchronisations otherwise.
+constexpr int64_t kResidentABytes = 1 << 20;
+
+template <class T>
+void gemm_resident_a(const GemmKernels<T>& kr, const GemmProblem<T>& p, int threads) {
+  const int64_t mr = kr.mr, nr = kr.nr;
+  const int64_t kc_max = even_block(p.k, kr.kc), n_kblocks = ceil_div(p.k, kc_max);
+  const int64_t n_apanels = ceil_div(p.m, mr);
+  // Panel i holds rows [i*mr, i*mr+mr) for all of K; K block pc starts at pc*mr in it.
+  T* apack = static_cast<T*>(scratch(0, sizeof(T) * n_apanels * mr * p.k));
+  parallel_for(n_apanels * n_kblocks, [&](int64_t item) {
+    const int64_t i0 = (item / n_kblocks) * mr, pc = (item % n_kblocks) * kc_max;
+    kr.pack_a(std::min(mr, p.m - i0), std::min(kc_max, p.k - pc), p.a + i0 * p.rs_a + pc * p.cs_a,
+              p.rs_a, p.cs_a, apack + i0 * p.k + pc * mr);
+  }, threads);
+
+  const int64_t n_bpanels = ceil_div(p.n, nr);
+  const int64_t per_chunk =
+      ceil_div(n_bpanels, std::min(n_bpanels, threads > 1 ? kItemsPerThread * threads : 1));
+  parallel_for(ceil_div(n_bpanels, per_chunk), [&](int64_t chunk) {
+    const int64_t jp_begin = chunk * per_chunk, jp_end = std::min(n_bpanels, jp_begin + per_chunk);
+    T* bpack = static_cast<T*>(scratch(1, sizeof(T) * per_chunk * nr * kc_max));
+    for (int64_t pc = 0; pc < p.k; pc += kc_max) {
+      const int64_t kc = std::min(kc_max, p.k - pc);
+      const bool first = pc == 0;
+      for (int64_t jp = jp_begin; jp < jp_end; ++jp) {
+        const int64_t j0 = jp * nr;
+        kr.pack_b(kc, std::min(nr, p.n - j0), p.b + pc * p.rs_b + j0 * p.cs_b, p.rs_b, p.cs_b,
+                  bpack + (jp - jp_begin) * nr * kc);
+      }
+      for (int64_t jp = jp_begin; jp < jp_end; ++jp) {
+        const int64_t j0 = jp * nr;
+        const T* bias = first && p.bias ? p.bias + j0 : nullptr;
+        for (int64_t i0 = 0; i0 < p.m; i0 += mr)
+          compute_tile(kr, kc, apack + i0 * p.k + pc * mr, bpack + (jp - jp_begin) * nr * kc,
+                       p.c + i0 * p.rs_c + j0 * p.cs_c, p.rs_c, p.cs_c, std::min(mr, p.m - i0),
+                       std::min(nr, p.n - j0), bias, !first || p.accumulate);
+      }
+    }
+  }, threads);
+}
+
 template <class T>
 void gemm_blocked(const GemmKernels<T>& kr, const GemmProblem<T>& p, int threads) {
+  if (static_cast<int64_t>(sizeof(T)) * ceil_div(p.m, kr.mr) * kr.mr * p.k <= kResidentABytes)
+    return gemm_resident_a(kr, p, threads);
   const int64_t mr = kr.mr, nr = kr.nr;
   const int64_t kc_max = even_block(p.k, kr.kc);
   for (int64_t is = 0; is < p.m; is += kRowsPerPass) {
@@ -103,7 +156,7 @@ void gemm_blocked(const GemmKernels<T>& kr, const GemmProblem<T>& p, int threads
       // Note [work items]: compute items are (row block of A, chunk of B panels).
       // With few row blocks, B's panels are split into chunks so that every
       // thread gets several items to take dynamically (Note [dynamic chunks]).
-      const int64_t want = threads > 1 ? 4 * threads : 1;
+      const int64_t want = threads > 1 ? kItemsPerThread * threads : 1;
       const int64_t per_chunk =
           ceil_div(n_bpanels, std::min(n_bpanels, std::max<int64_t>(1, ceil_div(want, n_ic))));
       const int64_t n_chunks = ceil_div(n_bpanels, per_chunk);

@@ -30,9 +30,13 @@ struct GemmKernels {
   void (*pack_a)(int64_t rows, int64_t kc, const T* a, int64_t rs, int64_t cs, T* dst);
   // Packs kc x cols (<= nr) of B into a micro-panel: dst[p * nr + j], zero-padded to nr columns.
   void (*pack_b)(int64_t kc, int64_t cols, const T* b, int64_t rs, int64_t cs, T* dst);
-  // Full mr x nr tile: C = (accumulate ? C : 0) + (bias ? bias : 0) + A_panel * B_panel,
-  // C with row stride ldc and unit column stride; bias has nr entries or is null.
-  void (*micro)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, const T* bias, bool accumulate);
+  // micro[r - 1] computes the first r rows (1 <= r <= mr) of an mr x nr tile:
+  // C = (accumulate ? C : 0) + (bias ? bias : 0) + A_panel * B_panel, C with row
+  // stride ldc and unit column stride; bias has nr entries or is null.
+  using MicroKernel = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc,
+                               const T* bias, bool accumulate);
+  static constexpr int kMaxMR = 16;
+  MicroKernel micro[kMaxMR];
   // Matrix-vector products for one-row A (x, y and bias unit stride, bias may be null):
   // y[j] = (accumulate ? y[j] : 0) + bias[j] + sum_p x[p] * B[p, j], with B's rows
   // contiguous (B[p, j] = b[p * ld + j]) for gemv_rows, its columns (b[j * ld + p]) for gemv_cols.

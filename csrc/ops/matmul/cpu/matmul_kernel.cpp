@@ -1,6 +1,8 @@
 // Per-ISA half of GEMM: packing routines and the MR x NR register-blocked
 // micro-kernel, written once on Vec<T> and compiled for every ISA level
 // (see Note [per-ISA object libraries] in CMakeLists.txt).
+#include <utility>
+
 #include "ops/matmul/gemm.h"
 #include "simd/vec.h"
 
@@ -26,21 +28,23 @@ constexpr Blocking kBlockF32{4, 4, 128, 256, 2048};
 constexpr Blocking kBlockF64{4, 4, 64, 256, 2048};
 #endif
 
+// Computes ROWS <= MR rows of an MR x NR tile (ROWS < MR at the bottom edge of C,
+// so no work is wasted on padding rows there).
 // Assumptions: a and b are packed panels (pack_a / pack_b); b is 64-byte
-// aligned; kc >= 1; c holds a full MR x NR tile with row stride ldc.
-template <class T, int MR, int NV>
+// aligned; kc >= 1; c holds ROWS x NR elements with row stride ldc.
+template <class T, int MR, int ROWS, int NV>
 void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, T* __restrict c,
                   int64_t ldc, const T* __restrict bias, bool accumulate) {
   using V = Vec<T>;
   constexpr int W = V::W, NR = NV * W;
-  V acc[MR][NV];
+  V acc[ROWS][NV];
 #pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i)
+  for (int i = 0; i < ROWS; ++i)
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) acc[i][j] = accumulate ? V::loadu(c + i * ldc + j * W) : V::zero();
   if (bias) {
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i)
+    for (int i = 0; i < ROWS; ++i)
 #pragma GCC unroll 4
       for (int j = 0; j < NV; ++j) acc[i][j] = acc[i][j] + V::loadu(bias + j * W);
   }
@@ -49,7 +53,7 @@ void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, T* _
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) bv[j] = V::load(b + j * W);
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
+    for (int i = 0; i < ROWS; ++i) {
       const V ai = V::broadcast(a[i]);
 #pragma GCC unroll 4
       for (int j = 0; j < NV; ++j) acc[i][j] = fma(ai, bv[j], acc[i][j]);
@@ -58,7 +62,7 @@ void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, T* _
     b += NR;
   }
 #pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i)
+  for (int i = 0; i < ROWS; ++i)
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) acc[i][j].storeu(c + i * ldc + j * W);
 }
@@ -177,18 +181,22 @@ void gemv_cols(int64_t k, int64_t n, const T* x, const T* b, int64_t ld, T* y, c
   }
 }
 
-template <class T, const Blocking& B>
-GemmKernels<T> make_kernels() {
+template <class T, const Blocking& B, size_t... R>
+GemmKernels<T> make_kernels(std::index_sequence<R...>) {
   constexpr int nr = B.nv * Vec<T>::W;
   static_assert(B.mr * nr <= 32 * 32 && nr <= 64, "edge tile buffers in gemm.cpp are too small");
+  static_assert(B.mr <= GemmKernels<T>::kMaxMR, "micro-kernel table too small");
   static_assert(B.mc % B.mr == 0 && B.nc % nr == 0, "blocks must hold whole micro-panels");
   return GemmKernels<T>{B.mr, nr, B.mc, B.kc, B.nc, &pack_a<T, B.mr>, &pack_b<T, B.nv>,
-                        &micro_kernel<T, B.mr, B.nv>, &gemv_rows<T>, &gemv_cols<T>};
+                        {&micro_kernel<T, B.mr, static_cast<int>(R) + 1, B.nv>...},
+                        &gemv_rows<T>, &gemv_cols<T>};
 }
 
 }  // namespace
 
-extern const GemmKernels<float> gemm_kernels_f32 = make_kernels<float, kBlockF32>();
-extern const GemmKernels<double> gemm_kernels_f64 = make_kernels<double, kBlockF64>();
+extern const GemmKernels<float> gemm_kernels_f32 =
+    make_kernels<float, kBlockF32>(std::make_index_sequence<kBlockF32.mr>());
+extern const GemmKernels<double> gemm_kernels_f64 =
+    make_kernels<double, kBlockF64>(std::make_index_sequence<kBlockF64.mr>());
 
 }  // namespace tfg::TFG_ISA_NS

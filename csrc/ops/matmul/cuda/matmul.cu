@@ -52,11 +52,13 @@ struct Args {
   const T* bias;
   int64_t tiles_n;      // column tiles; block b computes tile (b / tiles_n, b % tiles_n)
   bool accumulate;
-  bool a_along_k;       // copy A along k (|cs_a| <= |rs_a|), else along m
-  bool b_along_n;       // copy B along n (|cs_b| <= |rs_b|), else along k
 };
 
-template <class T, class Tl>
+// kAAlongK: copy A along k (consecutive threads read consecutive k), else
+// along m; kBAlongN: copy B along n, else along k. Compile-time, because with
+// a run-time choice the copy addresses stop being constants and the kernel
+// needs 40-60 more registers.
+template <class T, class Tl, bool kAAlongK, bool kBAlongN>
 __global__ void __launch_bounds__(Tl::kThreads, 2) gemm_kernel(const Args<T> p) {
   constexpr int BM = Tl::BM, BN = Tl::BN, BK = Tl::BK, TM = Tl::TM, TN = Tl::TN;
   constexpr int kThreads = Tl::kThreads;
@@ -71,12 +73,10 @@ __global__ void __launch_bounds__(Tl::kThreads, 2) gemm_kernel(const Args<T> p) 
 
   // Copy r of this thread is element (i0 + r * di, k0 + r * dk) of the A tile:
   // consecutive threads take consecutive elements along the chosen direction.
-  int a_i0, a_k0, a_di, a_dk;
-  if (p.a_along_k) { a_k0 = tid % BK; a_i0 = tid / BK; a_dk = 0; a_di = kThreads / BK; }
-  else             { a_i0 = tid % BM; a_k0 = tid / BM; a_di = 0; a_dk = kThreads / BM; }
-  int b_j0, b_k0, b_dj, b_dk;
-  if (p.b_along_n) { b_j0 = tid % BN; b_k0 = tid / BN; b_dj = 0; b_dk = kThreads / BN; }
-  else             { b_k0 = tid % BK; b_j0 = tid / BK; b_dk = 0; b_dj = kThreads / BK; }
+  const int a_i0 = kAAlongK ? tid / BK : tid % BM, a_k0 = kAAlongK ? tid % BK : tid / BM;
+  constexpr int a_di = kAAlongK ? kThreads / BK : 0, a_dk = kAAlongK ? 0 : kThreads / BM;
+  const int b_j0 = kBAlongN ? tid % BN : tid / BK, b_k0 = kBAlongN ? tid / BN : tid % BK;
+  constexpr int b_dj = kBAlongN ? 0 : kThreads / BK, b_dk = kBAlongN ? kThreads / BN : 0;
 
   const int tr = tid / Tl::kColThreads, tc = tid % Tl::kColThreads;
   T acc[TM][TN];
@@ -132,6 +132,12 @@ __global__ void __launch_bounds__(Tl::kThreads, 2) gemm_kernel(const Args<T> p) 
 
 int64_t abs64(int64_t v) { return v < 0 ? -v : v; }
 
+template <class T, bool kAAlongK, bool kBAlongN>
+void launch_gemm(const Args<T>& args, unsigned blocks, cudaStream_t stream) {
+  using Tl = typename TilingFor<T>::type;
+  launch(gemm_kernel<T, Tl, kAAlongK, kBAlongN>, dim3(blocks), dim3(Tl::kThreads), 0, stream, args);
+}
+
 }  // namespace
 
 template <class T>
@@ -154,10 +160,15 @@ void gemm(const GemmProblem<T>& p, cudaStream_t stream) {
   args.bias = p.bias;
   args.tiles_n = tiles_n;
   args.accumulate = p.accumulate;
-  args.a_along_k = abs64(p.cs_a) <= abs64(p.rs_a);
-  args.b_along_n = abs64(p.cs_b) <= abs64(p.rs_b);
-  launch(gemm_kernel<T, Tl>, dim3(static_cast<unsigned>(tiles_m * tiles_n)), dim3(Tl::kThreads), 0,
-         stream, args);
+  // Copy each operand along its smaller stride (row-major A: along k;
+  // column-major B, as in x @ W^T: along k).
+  const bool a_along_k = abs64(p.cs_a) <= abs64(p.rs_a);
+  const bool b_along_n = abs64(p.cs_b) <= abs64(p.rs_b);
+  const auto blocks = static_cast<unsigned>(tiles_m * tiles_n);
+  if (a_along_k && b_along_n) launch_gemm<T, true, true>(args, blocks, stream);
+  else if (a_along_k) launch_gemm<T, true, false>(args, blocks, stream);
+  else if (b_along_n) launch_gemm<T, false, true>(args, blocks, stream);
+  else launch_gemm<T, false, false>(args, blocks, stream);
 }
 
 template void gemm<float>(const GemmProblem<float>& p, cudaStream_t stream);
