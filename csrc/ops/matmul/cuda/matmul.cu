@@ -9,7 +9,8 @@
 // block tile (row tr + i * BM/TM, column tc + j * BN/TN), so a warp reads
 // consecutive shared-memory words (no bank conflicts) and writes consecutive
 // columns of C. Copies from global memory run along whichever stride of A (of
-// B) is smaller, so row- and column-major operands both read contiguous runs.
+// B) is smaller, so row- and column-major operands both read contiguous runs;
+// the direction is a template parameter (four kernels per type).
 // Tiles: float 128 x 64 x 16 with 8 x 4 per thread, double 64 x 64 x 16 with
 // 4 x 4 (its accumulators take twice the registers).
 // Not yet: double buffering, vectorized copies, tensor cores (TF32, DMMA).
