@@ -116,9 +116,7 @@ function(tfg_add_cuda target)
   file(GLOB _tfg_cuda_kernels CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/csrc/ops/*/cuda/*.cu)
   add_library(tfg_cuda_kernels OBJECT ${_tfg_cuda_kernels})
   target_include_directories(tfg_cuda_kernels PRIVATE ${PROJECT_SOURCE_DIR}/csrc)
-  # Same preprocessor view of shared headers (TFG_HAVE_ISA_*, ...) as the module.
-  target_compile_definitions(tfg_cuda_kernels PRIVATE
-    $<TARGET_PROPERTY:${target},COMPILE_DEFINITIONS> TFG_WITH_CUDA=1)
+  target_compile_definitions(tfg_cuda_kernels PRIVATE TFG_WITH_CUDA=1)
   set_target_properties(tfg_cuda_kernels PROPERTIES
     CUDA_STANDARD 17
     CUDA_STANDARD_REQUIRED ON

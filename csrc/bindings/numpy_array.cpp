@@ -54,7 +54,8 @@ Array borrow_array(const py::handle& obj, const char* op, const char* arg) {
     a.strides[i] = arr.strides(i) / item;
   }
   if (!aligned)
-    throw ValueError(cat(op, ": argument '", arg, "' is not aligned to its ", item,
+    throw ValueError(cat(op, ": argument '", arg, "' (", dtype_name(a.dtype), ", shape ",
+                         shape_str(a.shape), ") is not aligned to its ", item,
                          "-byte elements; pass a copy (np.ascontiguousarray)"));
   return a;
 }

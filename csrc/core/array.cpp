@@ -1,6 +1,7 @@
 // Array helpers: sizes, contiguity, allocation.
 #include "core/array.h"
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -33,6 +34,15 @@ bool Array::is_contiguous() const {
 }
 
 Array Array::empty(const Shape& shape, DType dtype) {
+  // Refuse sizes whose byte count does not fit (it would wrap and under-allocate).
+  const int64_t limit = INT64_MAX / 2 / dtype_size(dtype);
+  int64_t count = 1;
+  for (int64_t d : shape) {
+    TFG_CHECK_VALUE(d >= 0, "negative dimension in shape ", shape_str(shape));
+    TFG_CHECK_VALUE(d == 0 || count <= limit / d, "a result of shape ", shape_str(shape), " and dtype ",
+                    dtype_name(dtype), " is too large to allocate");
+    count *= d;
+  }
   Array a;
   a.dtype = dtype;
   a.shape = shape;

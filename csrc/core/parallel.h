@@ -9,6 +9,7 @@
 //
 // f must not throw: check arguments before entering the parallel region.
 #pragma once
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 
@@ -18,16 +19,18 @@
 
 namespace tfg {
 
-int num_threads();             // threads kernels may use (>= 1)
+int num_threads();             // threads kernels may use (>= 1; 1 in a child forked after they ran)
 void set_num_threads(int n);   // n >= 1; starts from OMP_NUM_THREADS / the core count
 bool openmp_enabled();
+void note_pool_used();         // called on entering a multi-threaded region (see Note [fork])
 
 template <class F>
 void parallel_for(int64_t n, F&& f, int max_threads = 0) {
-  int threads = max_threads > 0 ? max_threads : num_threads();
+  int threads = max_threads > 0 ? std::min(max_threads, num_threads()) : num_threads();
   if (threads > n) threads = static_cast<int>(n);
 #ifdef _OPENMP
   if (threads > 1 && !omp_in_parallel()) {
+    note_pool_used();
     std::atomic<int64_t> next{0};
 #pragma omp parallel num_threads(threads)
     {

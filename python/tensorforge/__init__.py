@@ -4,6 +4,7 @@ OpenMP, chosen at run time by ISA) and CUDA kernels.
     import tensorforge as tfg
     y = tfg.ops.matmul(a, b)
 """
+import operator
 from importlib import metadata as _metadata
 
 from . import _C
@@ -21,9 +22,17 @@ def get_num_threads() -> int:
 
 
 def set_num_threads(n: int) -> None:
-    """Sets the number of threads the kernels use; n must be a positive int."""
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"set_num_threads: n must be an int, got {type(n).__name__}")
+    """Sets the number of threads the kernels use; n must be a positive integer."""
+    if isinstance(n, bool):
+        raise TypeError("set_num_threads: n must be an integer, got bool")
+    try:
+        n = operator.index(n)
+    except TypeError:
+        raise TypeError(f"set_num_threads: n must be an integer, got {type(n).__name__}") from None
+    if n < 1:
+        raise ValueError(f"set_num_threads: n must be >= 1, got {n}")
+    if n > 4096:
+        raise ValueError(f"set_num_threads: n must be <= 4096, got {n}")
     _C.set_num_threads(n)
 
 

@@ -22,7 +22,8 @@ def _info() -> int:
     if status["available"]:
         cuda += f", available, {status['device_count']} device(s)"
     else:
-        cuda += f", not available ({status['reason']})"
+        reason = status["reason"].removeprefix("CUDA is not available: ")
+        cuda += f", not available ({reason})"
     if tfg.cuda.is_emulated():
         cuda += ", emulated"
     print(f"CUDA:                {cuda}")

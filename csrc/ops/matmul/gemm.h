@@ -6,18 +6,9 @@
 #include <cstdint>
 
 #include "dispatch/isa.h"
+#include "ops/matmul/gemm_problem.h"
 
 namespace tfg {
-
-template <class T>
-struct GemmProblem {
-  int64_t m = 0, n = 0, k = 0;
-  const T* a = nullptr; int64_t rs_a = 0, cs_a = 0;   // A is m x k
-  const T* b = nullptr; int64_t rs_b = 0, cs_b = 0;   // B is k x n
-  T* c = nullptr;       int64_t rs_c = 0, cs_c = 0;   // C is m x n
-  const T* bias = nullptr;   // optional, length n (unit stride), added to every row of C
-  bool accumulate = false;   // C += A*B (+bias) instead of C = A*B (+bias)
-};
 
 // Per-ISA building blocks. Blocking sizes are data of the table, not constants
 // of the loops: MR x NR register tile, KC x NR micro-panel of B (L1),

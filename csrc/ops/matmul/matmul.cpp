@@ -125,8 +125,8 @@ Array matmul(const Array& a, const Array& b) {
   TFG_CHECK_TYPE(a.dtype == b.dtype, "matmul: argument 'a' has dtype ", dtype_name(a.dtype),
                  " but 'b' has dtype ", dtype_name(b.dtype), "; both must be the same");
   TFG_CHECK_VALUE(a.ndim() >= 1 && b.ndim() >= 1,
-                  "matmul: both arguments need at least 1 dimension, got a with shape ",
-                  shape_str(a.shape), " and b with shape ", shape_str(b.shape));
+                  "matmul: both arguments need at least 1 dimension, got 'a' with shape ",
+                  shape_str(a.shape), " and 'b' with shape ", shape_str(b.shape));
   const MatrixStack sa = as_stack(a, true), sb = as_stack(b, false);
   TFG_CHECK_VALUE(sa.cols == sb.rows, "matmul: inner dimensions differ: a has shape ",
                   shape_str(a.shape), " (K=", sa.cols, ") and b has shape ", shape_str(b.shape),

@@ -5,7 +5,7 @@
 #pragma once
 #include <cuda_runtime_api.h>  // cudaStream_t
 
-#include "ops/matmul/gemm.h"
+#include "ops/matmul/gemm_problem.h"
 
 namespace tfg::cuda {
 
