@@ -88,7 +88,42 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=str(ROOT / "bench" / "results"), metavar="DIR",
                    help="where results go (default bench/results)")
     p.add_argument("--no-save", action="store_true", help="print only; write no files")
+    p.add_argument("--busy", action="store_true",
+                   help="keep one core busy with a spinning process for the whole run, to check that "
+                        "more threads are never slower than one on a shared machine; writes *-busy-* files")
     return p
+
+
+class _Hog:
+    """A process spinning on one core for the duration of a --busy run."""
+
+    def __init__(self, active: bool) -> None:
+        self.active = active
+        self.proc = None
+
+    def __enter__(self):
+        if self.active:
+            import subprocess
+            self.proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _thread_scaling(records: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Ours at n threads against ours at 1 thread, per case and dtype (rate ratio)."""
+    one = {(r["label"], r["dtype"]): r["contenders"][r["ours"]]["gflops"]
+           for r in records if r["threads"] == 1}
+    rows = []
+    for r in records:
+        base = one.get((r["label"], r["dtype"]))
+        if r["threads"] > 1 and base:
+            rows.append({"label": r["label"], "dtype": r["dtype"], "threads": r["threads"],
+                         "speedup": r["contenders"][r["ours"]]["gflops"] / base})
+    return rows
 
 
 # ----------------------------------------------------------------------------- table
@@ -189,6 +224,14 @@ def _markdown(suite: str, result: Dict[str, Any], peers: List[str], labels: Dict
         lines.append("| " + " | ".join(_row(rec, peers)) + " |")
     s = result["summary"]
     lines += ["", f"{s['cases']} cases; {s['not_quiet']} not quiet; {s['check_failed']} failed the check."]
+    if result.get("busy"):
+        lines[0] += " with one core kept busy (--busy)"
+    scaling = _thread_scaling(result["cases"])
+    if scaling:
+        lines += ["", "tensorforge with n threads against itself with 1 thread (rate ratio; "
+                  "> 1: the extra thread helps):", "",
+                  "| case | dtype | threads | speedup |", "|---|---|---:|---:|"]
+        lines += [f"| {r['label']} | {r['dtype']} | {r['threads']} | {r['speedup']:.2f}x |" for r in scaling]
     if s.get("over_peak"):
         lines.append(f"{len(s['over_peak'])} rate(s) exceed the peak table: this CPU is faster than the "
                      "machine it describes, so read `% peak` as relative only.")
@@ -260,13 +303,13 @@ def _run_suite(name: str, args, machine: Dict[str, Any]) -> Dict[str, Any]:
         "suite": name, "quick": args.quick, "filter": args.filter, "argv": sys.argv[1:],
         "threads": args.threads, "dtypes": args.dtype, "timing": dict(timing.__dict__),
         "peers": peers, "peer_labels": labels, "elapsed_s": elapsed,
-        "machine": machine, "summary": summary, "cases": records,
+        "machine": machine, "summary": summary, "cases": records, "busy": args.busy,
     }
 
 
 def _save(result: Dict[str, Any], out_dir: Path, stamp: str) -> List[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    base = result["suite"] + ("-quick" if result["quick"] else "")
+    base = result["suite"] + ("-quick" if result["quick"] else "") + ("-busy" if result["busy"] else "")
     text = json.dumps(result, indent=1, default=str) + "\n"
     paths = [out_dir / f"{base}-{stamp}.json", out_dir / f"{base}-latest.json",
              out_dir / f"{base}-latest.md"]
@@ -299,12 +342,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     _print_header(machine)
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     failed = 0
-    for name in suites:
-        result = _run_suite(name, args, machine)
-        failed += result["summary"]["check_failed"]
-        if not args.no_save:
-            for p in _save(result, Path(args.out), stamp):
-                print(f"wrote {os.path.relpath(p)}")
+    with _Hog(args.busy):
+        for name in suites:
+            result = _run_suite(name, args, machine)
+            failed += result["summary"]["check_failed"]
+            for r in _thread_scaling(result["cases"]):
+                print(f"ours {r['threads']} threads / 1 thread: {r['speedup']:.2f}x  {r['label']} {r['dtype']}")
+            if not args.no_save:
+                for p in _save(result, Path(args.out), stamp):
+                    print(f"wrote {os.path.relpath(p)}")
     return 1 if failed else 0
 
 

@@ -4,7 +4,7 @@
 namespace tfg::cuda {
 
 const Status& status() {
-  static const Status s{false, false, 0, "tensorforge was built without CUDA (TENSORFORGE_CUDA=OFF or nvcc not found)"};
+  static const Status s{false, false, 0, "CUDA is not available: tensorforge was built without CUDA (TENSORFORGE_CUDA=OFF, or AUTO without nvcc)"};
   return s;
 }
 

@@ -22,8 +22,7 @@ def _info() -> int:
     if status["available"]:
         cuda += f", available, {status['device_count']} device(s)"
     else:
-        reason = status["reason"].removeprefix("CUDA is not available: ")
-        cuda += f", not available ({reason})"
+        cuda += f"; {status['reason']}"
     if tfg.cuda.is_emulated():
         cuda += ", emulated"
     print(f"CUDA:                {cuda}")

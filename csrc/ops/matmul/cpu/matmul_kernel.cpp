@@ -1,6 +1,7 @@
 // Per-ISA half of GEMM: packing routines and the MR x NR register-blocked
 // micro-kernel, written once on Vec<T> and compiled for every ISA level
 // (see Note [per-ISA object libraries] in CMakeLists.txt).
+#include <type_traits>
 #include <utility>
 
 #include "ops/matmul/gemm.h"
@@ -67,15 +68,62 @@ void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, T* _
     for (int j = 0; j < NV; ++j) acc[i][j].storeu(c + i * ldc + j * W);
 }
 
+#if defined(__AVX512F__)
+// Note [pack_a transpose]: packing row-major A is a transpose (each k step of
+// a micro-panel takes one element from each of MR rows). Element by element
+// that is one scalar store per element and about an eighth of a small GEMM's
+// time; here MR rows x 16 columns are loaded as vectors, transposed in
+// registers (4 shuffle stages) and stored MR lanes at a time.
+template <int MR>
+int64_t pack_a_rows_avx512(int64_t kc, const float* a, int64_t rs, float* dst) {
+  static_assert(MR <= 16, "one register holds at most 16 rows");
+  const __mmask16 lanes = static_cast<__mmask16>((1u << MR) - 1);
+  int64_t p = 0;
+  for (; p + 16 <= kc; p += 16) {
+    __m512 r[16], t[16];
+    for (int i = 0; i < 16; ++i) r[i] = i < MR ? _mm512_loadu_ps(a + i * rs + p) : _mm512_setzero_ps();
+    for (int i = 0; i < 16; i += 2) {  // pairs of rows interleaved within 128-bit lanes
+      t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+      t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    __m512 u[4][4];  // u[g][j]: rows 4g..4g+3 of column 4L+j in 128-bit lane L
+    for (int g = 0; g < 4; ++g) {
+      const __m512d lo0 = _mm512_castps_pd(t[4 * g]), hi0 = _mm512_castps_pd(t[4 * g + 1]);
+      const __m512d lo1 = _mm512_castps_pd(t[4 * g + 2]), hi1 = _mm512_castps_pd(t[4 * g + 3]);
+      u[g][0] = _mm512_castpd_ps(_mm512_unpacklo_pd(lo0, lo1));
+      u[g][1] = _mm512_castpd_ps(_mm512_unpackhi_pd(lo0, lo1));
+      u[g][2] = _mm512_castpd_ps(_mm512_unpacklo_pd(hi0, hi1));
+      u[g][3] = _mm512_castpd_ps(_mm512_unpackhi_pd(hi0, hi1));
+    }
+    for (int j = 0; j < 4; ++j) {  // 4 x 4 transpose of 128-bit lanes
+      const __m512 v0 = _mm512_shuffle_f32x4(u[0][j], u[1][j], 0x44);
+      const __m512 v1 = _mm512_shuffle_f32x4(u[0][j], u[1][j], 0xEE);
+      const __m512 v2 = _mm512_shuffle_f32x4(u[2][j], u[3][j], 0x44);
+      const __m512 v3 = _mm512_shuffle_f32x4(u[2][j], u[3][j], 0xEE);
+      _mm512_mask_storeu_ps(dst + (p + j) * MR, lanes, _mm512_shuffle_f32x4(v0, v2, 0x88));
+      _mm512_mask_storeu_ps(dst + (p + 4 + j) * MR, lanes, _mm512_shuffle_f32x4(v0, v2, 0xDD));
+      _mm512_mask_storeu_ps(dst + (p + 8 + j) * MR, lanes, _mm512_shuffle_f32x4(v1, v3, 0x88));
+      _mm512_mask_storeu_ps(dst + (p + 12 + j) * MR, lanes, _mm512_shuffle_f32x4(v1, v3, 0xDD));
+    }
+  }
+  return p;
+}
+#endif
+
 template <class T, int MR>
 void pack_a(int64_t rows, int64_t kc, const T* a, int64_t rs, int64_t cs, T* dst) {
   if (rows < MR)
     for (int64_t p = 0; p < kc; ++p)
       for (int64_t i = rows; i < MR; ++i) dst[p * MR + i] = T(0);
   if (cs == 1) {  // rows of A contiguous: read each row once, scatter by MR
+    int64_t done = 0;
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float> && MR <= 16)
+      if (rows == MR) done = pack_a_rows_avx512<MR>(kc, a, rs, dst);
+#endif
     for (int64_t i = 0; i < rows; ++i) {
       const T* src = a + i * rs;
-      for (int64_t p = 0; p < kc; ++p) dst[p * MR + i] = src[p];
+      for (int64_t p = done; p < kc; ++p) dst[p * MR + i] = src[p];
     }
   } else {
     for (int64_t p = 0; p < kc; ++p)
