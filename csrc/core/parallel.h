@@ -7,11 +7,15 @@
 // With dynamic items the unlucky thread simply takes fewer of them. Callers
 // choose items big enough (tens of microseconds or more) that the counter is noise.
 //
-// f must not throw: check arguments before entering the parallel region.
+// An exception thrown by f (say std::bad_alloc) must not leave an OpenMP
+// region: the first one is kept, the remaining items are skipped, and it is
+// rethrown on the calling thread once the loop has ended. Check arguments
+// before the loop all the same: a half-done loop leaves a half-written output.
 #pragma once
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <exception>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -24,24 +28,40 @@ void set_num_threads(int n);   // n >= 1; starts from OMP_NUM_THREADS / the core
 bool openmp_enabled();
 void note_pool_used();         // called on entering a multi-threaded region (see Note [fork])
 
+// f(item, thread): thread in [0, team size) identifies the running thread, for
+// per-thread buffers allocated before the loop.
 template <class F>
-void parallel_for(int64_t n, F&& f, int max_threads = 0) {
+void parallel_for_with_thread(int64_t n, F&& f, int max_threads = 0) {
   int threads = max_threads > 0 ? std::min(max_threads, num_threads()) : num_threads();
   if (threads > n) threads = static_cast<int>(n);
 #ifdef _OPENMP
   if (threads > 1 && !omp_in_parallel()) {
     note_pool_used();
     std::atomic<int64_t> next{0};
+    std::exception_ptr error;
 #pragma omp parallel num_threads(threads)
     {
-      for (int64_t i = next.fetch_add(1, std::memory_order_relaxed); i < n;
-           i = next.fetch_add(1, std::memory_order_relaxed))
-        f(i);
+      const int thread = omp_get_thread_num();
+      try {
+        for (int64_t i = next.fetch_add(1, std::memory_order_relaxed); i < n;
+             i = next.fetch_add(1, std::memory_order_relaxed))
+          f(i, thread);
+      } catch (...) {
+        next.store(n);  // stop handing out items
+#pragma omp critical(tfg_parallel_for_error)
+        if (!error) error = std::current_exception();
+      }
     }
+    if (error) std::rethrow_exception(error);
     return;
   }
 #endif
-  for (int64_t i = 0; i < n; ++i) f(i);
+  for (int64_t i = 0; i < n; ++i) f(i, 0);
+}
+
+template <class F>
+void parallel_for(int64_t n, F&& f, int max_threads = 0) {
+  parallel_for_with_thread(n, [&](int64_t i, int) { f(i); }, max_threads);
 }
 
 }  // namespace tfg

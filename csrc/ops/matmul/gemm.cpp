@@ -113,11 +113,14 @@ void gemm_resident_a(const GemmKernels<T>& kr, const GemmProblem<T>& p, int thre
   }, threads);
 
   const int64_t n_bpanels = ceil_div(p.n, nr);
-  const int64_t per_chunk =
-      ceil_div(n_bpanels, std::min(n_bpanels, threads > 1 ? kItemsPerThread * threads : 1));
-  parallel_for(ceil_div(n_bpanels, per_chunk), [&](int64_t chunk) {
+  const int64_t per_chunk = std::min(
+      kr.nc / nr, ceil_div(n_bpanels, std::min(n_bpanels, threads > 1 ? kItemsPerThread * threads : 1)));
+  // One B buffer per thread, allocated before the loop.
+  const int64_t bpack_size = per_chunk * nr * kc_max;
+  T* bpacks = static_cast<T*>(scratch(1, sizeof(T) * bpack_size * std::max(threads, 1)));
+  parallel_for_with_thread(ceil_div(n_bpanels, per_chunk), [&](int64_t chunk, int thread) {
     const int64_t jp_begin = chunk * per_chunk, jp_end = std::min(n_bpanels, jp_begin + per_chunk);
-    T* bpack = static_cast<T*>(scratch(1, sizeof(T) * per_chunk * nr * kc_max));
+    T* bpack = bpacks + thread * bpack_size;
     for (int64_t pc = 0; pc < p.k; pc += kc_max) {
       const int64_t kc = std::min(kc_max, p.k - pc);
       const bool first = pc == 0;
