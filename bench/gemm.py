@@ -27,8 +27,8 @@ NAME = "gemm"
 PEERS = ["numpy", "torch"]
 PEER_LABELS = {"numpy": "NumPy", "torch": "torch"}
 
-TIMING = Timing(warmup_s=0.1, min_sample_s=0.05, budget_s=1.5, min_samples=5, max_samples=30)
-QUICK_TIMING = Timing(warmup_s=0.01, min_sample_s=0.005, budget_s=0.05, min_samples=3,
+TIMING = Timing(warmup_s=0.1, min_sample_s=0.05, budget_s=1.0, min_samples=5, max_samples=15)
+QUICK_TIMING = Timing(warmup_s=0.01, min_sample_s=0.005, budget_s=0.05, min_samples=3, settle_s=0.01,
                       max_samples=3)
 
 Shape = Tuple[int, ...]

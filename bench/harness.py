@@ -198,7 +198,15 @@ class Timing:
     min_sample_s: float = 0.05
     budget_s: float = 1.5
     min_samples: int = 5
-    max_samples: int = 30
+    max_samples: int = 15
+    # Note [settling]: idle libraries keep their worker threads spinning for a
+    # while after each call (OpenBLAS yields for up to ~0.1 s, libgomp spins for
+    # milliseconds), and those spinners take CPU from whichever library is timed
+    # next: measured here, tensorforge on 64x784x256 with 2 threads fell from
+    # ~150 to ~90 GFLOP/s (and once to 3) right after NumPy. So before each
+    # sample the harness sleeps settle_s, then makes one untimed call (waking the
+    # contender's own threads), then times.
+    settle_s: float = 0.1
 
     def replace(self, **kw) -> "Timing":
         d = dict(self.__dict__)
@@ -262,6 +270,8 @@ def time_interleaved(contenders: List[Contender], t: Timing) -> Dict[str, Dict[s
         for _ in range(samples):
             for k, c in enumerate(contenders):
                 fn, n = c.fn, inner[k]
+                time.sleep(t.settle_s)
+                fn()
                 t0 = time.perf_counter()
                 for _ in range(n):
                     fn()

@@ -150,7 +150,9 @@ void gemm_blocked(const GemmKernels<T>& kr, const GemmProblem<T>& p, int threads
   for (int64_t is = 0; is < p.m; is += kRowsPerPass) {
     const int64_t ms = std::min(kRowsPerPass, p.m - is);
     const int64_t n_apanels = ceil_div(ms, mr);
-    const int64_t n_ic = ceil_div(ms, kr.mc);
+    // Row blocks of about equal size (whole micro-panels), so items are even.
+    const int64_t mc_block = ceil_div(even_block(ms, kr.mc), mr) * mr;
+    const int64_t n_ic = ceil_div(ms, mc_block);
     T* apack = static_cast<T*>(scratch(0, sizeof(T) * n_apanels * mr * kc_max));
     for (int64_t jc = 0; jc < p.n; jc += kr.nc) {
       const int64_t nc = std::min(kr.nc, p.n - jc);
@@ -181,8 +183,8 @@ void gemm_blocked(const GemmKernels<T>& kr, const GemmProblem<T>& p, int threads
         }, threads);
 
         parallel_for(n_ic * n_chunks, [&](int64_t item) {
-          const int64_t ic = (item / n_chunks) * kr.mc;
-          const int64_t mc = std::min(kr.mc, ms - ic);
+          const int64_t ic = (item / n_chunks) * mc_block;
+          const int64_t mc = std::min(mc_block, ms - ic);
           const int64_t jp_begin = (item % n_chunks) * per_chunk;
           const int64_t jp_end = std::min(n_bpanels, jp_begin + per_chunk);
           for (int64_t jp = jp_begin; jp < jp_end; ++jp) {  // macro-kernel: jr outer, ir inner
