@@ -38,17 +38,18 @@ void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, T* _
                   int64_t ldc, const T* __restrict bias, bool accumulate) {
   using V = Vec<T>;
   constexpr int W = V::W, NR = NV * W;
+  // Note [C last]: C is prefetched now and read only after the K loop, so a
+  // tile of C that is not in cache (large products) arrives during the loop
+  // instead of stalling its start.
+#pragma GCC unroll 16
+  for (int i = 0; i < ROWS; ++i)
+    for (int off = 0; off < NR * static_cast<int>(sizeof(T)); off += 64)
+      __builtin_prefetch(reinterpret_cast<const char*>(c + i * ldc) + off, 1, 3);
   V acc[ROWS][NV];
 #pragma GCC unroll 16
   for (int i = 0; i < ROWS; ++i)
 #pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) acc[i][j] = accumulate ? V::loadu(c + i * ldc + j * W) : V::zero();
-  if (bias) {
-#pragma GCC unroll 16
-    for (int i = 0; i < ROWS; ++i)
-#pragma GCC unroll 4
-      for (int j = 0; j < NV; ++j) acc[i][j] = acc[i][j] + V::loadu(bias + j * W);
-  }
+    for (int j = 0; j < NV; ++j) acc[i][j] = bias ? V::loadu(bias + j * W) : V::zero();
   for (int64_t p = 0; p < kc; ++p) {
     V bv[NV];
 #pragma GCC unroll 4
@@ -61,6 +62,12 @@ void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, T* _
     }
     a += MR;
     b += NR;
+  }
+  if (accumulate) {
+#pragma GCC unroll 16
+    for (int i = 0; i < ROWS; ++i)
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) acc[i][j] = acc[i][j] + V::loadu(c + i * ldc + j * W);
   }
 #pragma GCC unroll 16
   for (int i = 0; i < ROWS; ++i)
