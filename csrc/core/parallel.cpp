@@ -3,6 +3,8 @@
 
 #include <pthread.h>
 
+#include <chrono>
+
 #include "core/error.h"
 
 namespace tfg {
@@ -45,6 +47,30 @@ void note_pool_used() {
 void set_num_threads(int n) {
   TFG_CHECK_VALUE(n >= 1, "set_num_threads: n must be >= 1, got ", n);
   g_threads.store(n, std::memory_order_relaxed);
+}
+
+namespace {
+// Note [contention backoff] thresholds: a loop whose caller waited at the end
+// for more than kStallShare of its time, and at least kStallMinSeconds (so the
+// imbalance of one item in a short loop does not count), is a stall.
+constexpr double kStallShare = 0.5;
+constexpr double kStallMinSeconds = 30e-6;
+constexpr double kBackoffSeconds = 0.05;
+std::atomic<double> g_backoff_until{0.0};
+}  // namespace
+
+double monotonic_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+bool team_backing_off() {
+  const double until = g_backoff_until.load(std::memory_order_relaxed);
+  return until != 0.0 && monotonic_seconds() < until;
+}
+
+void note_loop_end_wait(double loop_s, double wait_s) {
+  if (wait_s > kStallMinSeconds && wait_s > kStallShare * loop_s)
+    g_backoff_until.store(monotonic_seconds() + kBackoffSeconds, std::memory_order_relaxed);
 }
 
 bool openmp_enabled() {

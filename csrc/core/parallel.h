@@ -7,6 +7,15 @@
 // With dynamic items the unlucky thread simply takes fewer of them. Callers
 // choose items big enough (tens of microseconds or more) that the counter is noise.
 //
+// Note [contention backoff]: dynamic items cannot help with the last wait of a
+// loop: the calling thread must still wait for an item that a descheduled
+// worker holds, or for a worker that has not even woken up, and with another
+// process on the worker's core that is a scheduler slice (milliseconds) per
+// loop. Measured here with one core kept busy, that made two threads 2-3x
+// slower than one. So the calling thread times how long it waits at the end of
+// each loop; when the wait is most of the loop, kernels run on one thread for
+// the next kBackoffSeconds, then try the team again.
+//
 // An exception thrown by f (say std::bad_alloc) must not leave an OpenMP
 // region: the first one is kept, the remaining items are skipped, and it is
 // rethrown on the calling thread once the loop has ended. Check arguments
@@ -27,6 +36,9 @@ int num_threads();             // threads kernels may use (>= 1; 1 in a child fo
 void set_num_threads(int n);   // n >= 1; starts from OMP_NUM_THREADS / the core count
 bool openmp_enabled();
 void note_pool_used();         // called on entering a multi-threaded region (see Note [fork])
+double monotonic_seconds();
+bool team_backing_off();       // true while loops run on one thread (Note [contention backoff])
+void note_loop_end_wait(double loop_s, double wait_s);
 
 // f(item, thread): thread in [0, team size) identifies the running thread, for
 // per-thread buffers allocated before the loop.
@@ -35,10 +47,12 @@ void parallel_for_with_thread(int64_t n, F&& f, int max_threads = 0) {
   int threads = max_threads > 0 ? std::min(max_threads, num_threads()) : num_threads();
   if (threads > n) threads = static_cast<int>(n);
 #ifdef _OPENMP
-  if (threads > 1 && !omp_in_parallel()) {
+  if (threads > 1 && !omp_in_parallel() && !team_backing_off()) {
     note_pool_used();
     std::atomic<int64_t> next{0};
     std::exception_ptr error;
+    const double start = monotonic_seconds();
+    double caller_done = start;
 #pragma omp parallel num_threads(threads)
     {
       const int thread = omp_get_thread_num();
@@ -51,7 +65,10 @@ void parallel_for_with_thread(int64_t n, F&& f, int max_threads = 0) {
 #pragma omp critical(tfg_parallel_for_error)
         if (!error) error = std::current_exception();
       }
+      if (thread == 0) caller_done = monotonic_seconds();
     }
+    const double end = monotonic_seconds();
+    note_loop_end_wait(end - start, end - caller_done);
     if (error) std::rethrow_exception(error);
     return;
   }
