@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "core/error.h"
@@ -50,13 +51,16 @@ void set_num_threads(int n) {
 }
 
 namespace {
-// Note [contention backoff] thresholds: a loop whose caller waited at the end
-// for more than kStallShare of its time, and at least kStallMinSeconds (so the
-// imbalance of one item in a short loop does not count), is a stall.
-constexpr double kStallShare = 0.5;
-constexpr double kStallMinSeconds = 30e-6;
-constexpr double kBackoffSeconds = 0.05;
+// Note [contention backoff] state: loops run on one thread until
+// g_backoff_until; g_backoff_s is the next period, doubled by each losing retry.
+constexpr double kBackoffMinSeconds = 0.05, kBackoffMaxSeconds = 1.0;
+constexpr double kMinLossSeconds = 150e-6;  // ignore losses within wake-up noise (~60 us seen here)
+// A caller that waited this share of a loop, and at least kLongWaitSeconds,
+// lost too, whatever its own pace: when the scheduler puts the caller beside
+// the busy process, its pace says little.
+constexpr double kLongWaitShare = 0.25, kLongWaitSeconds = 200e-6;
 std::atomic<double> g_backoff_until{0.0};
+std::atomic<double> g_backoff_s{kBackoffMinSeconds};
 }  // namespace
 
 double monotonic_seconds() {
@@ -68,9 +72,18 @@ bool team_backing_off() {
   return until != 0.0 && monotonic_seconds() < until;
 }
 
-void note_loop_end_wait(double loop_s, double wait_s) {
-  if (wait_s > kStallMinSeconds && wait_s > kStallShare * loop_s)
-    g_backoff_until.store(monotonic_seconds() + kBackoffSeconds, std::memory_order_relaxed);
+void note_team_loop(int64_t n, int64_t caller_items, double loop_s, double caller_wait_s) {
+  if (caller_items <= 0) return;  // the workers did everything: the team helped
+  // What the caller alone would have needed at the pace it kept in this loop.
+  const double alone_s = (loop_s - caller_wait_s) * static_cast<double>(n) / caller_items;
+  const bool long_wait = caller_wait_s > kLongWaitShare * loop_s && caller_wait_s > kLongWaitSeconds;
+  if (loop_s > alone_s + kMinLossSeconds || long_wait) {
+    const double period = g_backoff_s.load(std::memory_order_relaxed);
+    g_backoff_until.store(monotonic_seconds() + period, std::memory_order_relaxed);
+    g_backoff_s.store(std::min(2 * period, kBackoffMaxSeconds), std::memory_order_relaxed);
+  } else {
+    g_backoff_s.store(kBackoffMinSeconds, std::memory_order_relaxed);
+  }
 }
 
 bool openmp_enabled() {

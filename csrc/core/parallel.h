@@ -12,9 +12,12 @@
 // worker holds, or for a worker that has not even woken up, and with another
 // process on the worker's core that is a scheduler slice (milliseconds) per
 // loop. Measured here with one core kept busy, that made two threads 2-3x
-// slower than one. So the calling thread times how long it waits at the end of
-// each loop; when the wait is most of the loop, kernels run on one thread for
-// the next kBackoffSeconds, then try the team again.
+// slower than one. So the calling thread counts its own items and times its
+// wait at the end of each loop: when the loop took longer than the caller alone
+// would have taken for all items at its own pace, or the caller spent a good
+// part of it waiting, the team cost more than it gave, and kernels run on one
+// thread for a while (50 ms, doubling while the retries keep losing, up to
+// 1 s), then try the team again.
 //
 // An exception thrown by f (say std::bad_alloc) must not leave an OpenMP
 // region: the first one is kept, the remaining items are skipped, and it is
@@ -38,7 +41,8 @@ bool openmp_enabled();
 void note_pool_used();         // called on entering a multi-threaded region (see Note [fork])
 double monotonic_seconds();
 bool team_backing_off();       // true while loops run on one thread (Note [contention backoff])
-void note_loop_end_wait(double loop_s, double wait_s);
+// Reports a team loop of n items of which the caller ran `caller_items`.
+void note_team_loop(int64_t n, int64_t caller_items, double loop_s, double caller_wait_s);
 
 // f(item, thread): thread in [0, team size) identifies the running thread, for
 // per-thread buffers allocated before the loop.
@@ -53,22 +57,27 @@ void parallel_for_with_thread(int64_t n, F&& f, int max_threads = 0) {
     std::exception_ptr error;
     const double start = monotonic_seconds();
     double caller_done = start;
+    int64_t caller_items = 0;
 #pragma omp parallel num_threads(threads)
     {
       const int thread = omp_get_thread_num();
+      int64_t mine = 0;
       try {
         for (int64_t i = next.fetch_add(1, std::memory_order_relaxed); i < n;
-             i = next.fetch_add(1, std::memory_order_relaxed))
+             i = next.fetch_add(1, std::memory_order_relaxed), ++mine)
           f(i, thread);
       } catch (...) {
         next.store(n);  // stop handing out items
 #pragma omp critical(tfg_parallel_for_error)
         if (!error) error = std::current_exception();
       }
-      if (thread == 0) caller_done = monotonic_seconds();
+      if (thread == 0) {
+        caller_done = monotonic_seconds();
+        caller_items = mine;
+      }
     }
     const double end = monotonic_seconds();
-    note_loop_end_wait(end - start, end - caller_done);
+    note_team_loop(n, caller_items, end - start, end - caller_done);
     if (error) std::rethrow_exception(error);
     return;
   }
