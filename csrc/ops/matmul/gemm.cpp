@@ -67,12 +67,12 @@ void fill_without_product(const GemmProblem<T>& p) {
 // without unit column stride) is computed into a local tile and copied out. So
 // edges cost one tile copy at most, never a slow path for the whole matrix.
 template <class T>
-void compute_tile(const GemmKernels<T>& kr, int64_t kc, const T* ap, const T* bp, T* c,
-                  int64_t rs_c, int64_t cs_c, int64_t rows, int64_t cols, const T* bias,
-                  bool accumulate) {
-  const auto micro = kr.micro[rows - 1];
+void compute_tile(const GemmKernels<T>& kr, int64_t kc, const T* a, int64_t lda, bool packed_a,
+                  const T* bp, T* c, int64_t rs_c, int64_t cs_c, int64_t rows, int64_t cols,
+                  const T* bias, bool accumulate) {
+  const auto micro = packed_a ? kr.micro[rows - 1] : kr.micro_unpacked_a[rows - 1];
   if (cols == kr.nr && cs_c == 1) {
-    micro(kc, ap, bp, c, rs_c, bias, accumulate);
+    micro(kc, a, lda, bp, c, rs_c, bias, accumulate);
     return;
   }
   alignas(64) T tile[32 * 32];
@@ -85,7 +85,7 @@ void compute_tile(const GemmKernels<T>& kr, int64_t kc, const T* ap, const T* bp
     std::fill(tile_bias, tile_bias + nr, T(0));
     std::copy(bias, bias + cols, tile_bias);
   }
-  micro(kc, ap, bp, tile, nr, bias ? tile_bias : nullptr, accumulate);
+  micro(kc, a, lda, bp, tile, nr, bias ? tile_bias : nullptr, accumulate);
   for (int64_t i = 0; i < rows; ++i)
     for (int64_t j = 0; j < cols; ++j) c[i * rs_c + j * cs_c] = tile[i * nr + j];
 }
@@ -108,18 +108,30 @@ constexpr int64_t kItemsPerThread = 4;
 // synchronisations otherwise.
 constexpr int64_t kResidentABytes = 1 << 20;
 
+// Note [unpacked A]: in that case, when A's rows are contiguous (the usual
+// row-major A), A is not packed at all: the micro-kernel broadcasts straight
+// from MR rows of A, whose few active cache lines stay in L1, and the whole
+// product is one parallel phase. Packing would be a transpose of all of A
+// and a second phase, a sizeable share of a small product's time.
 template <class T>
 void gemm_resident_a(const GemmKernels<T>& kr, const GemmProblem<T>& p, int threads) {
   const int64_t mr = kr.mr, nr = kr.nr;
   const int64_t kc_max = even_block(p.k, kr.kc), n_kblocks = ceil_div(p.k, kc_max);
-  const int64_t n_apanels = ceil_div(p.m, mr);
-  // Panel i holds rows [i*mr, i*mr+mr) for all of K; K block pc starts at pc*mr in it.
-  T* apack = static_cast<T*>(scratch(0, sizeof(T) * n_apanels * mr * p.k));
-  parallel_for(n_apanels * n_kblocks, [&](int64_t item) {
-    const int64_t i0 = (item / n_kblocks) * mr, pc = (item % n_kblocks) * kc_max;
-    kr.pack_a(std::min(mr, p.m - i0), std::min(kc_max, p.k - pc), p.a + i0 * p.rs_a + pc * p.cs_a,
-              p.rs_a, p.cs_a, apack + i0 * p.k + pc * mr);
-  }, threads);
+  const bool packed_a = p.cs_a != 1;
+  // Packed panel i holds rows [i*mr, i*mr+mr) for all of K; K block pc starts at pc*mr in it.
+  T* apack = nullptr;
+  if (packed_a) {
+    const int64_t n_apanels = ceil_div(p.m, mr);
+    apack = static_cast<T*>(scratch(0, sizeof(T) * n_apanels * mr * p.k));
+    parallel_for(n_apanels * n_kblocks, [&](int64_t item) {
+      const int64_t i0 = (item / n_kblocks) * mr, pc = (item % n_kblocks) * kc_max;
+      kr.pack_a(std::min(mr, p.m - i0), std::min(kc_max, p.k - pc),
+                p.a + i0 * p.rs_a + pc * p.cs_a, p.rs_a, p.cs_a, apack + i0 * p.k + pc * mr);
+    }, threads);
+  }
+  auto a_tile = [&](int64_t i0, int64_t pc) {
+    return packed_a ? apack + i0 * p.k + pc * mr : p.a + i0 * p.rs_a + pc;
+  };
 
   const int64_t n_bpanels = ceil_div(p.n, nr);
   const int64_t per_chunk = std::min(
@@ -142,7 +154,7 @@ void gemm_resident_a(const GemmKernels<T>& kr, const GemmProblem<T>& p, int thre
         const int64_t j0 = jp * nr;
         const T* bias = first && p.bias ? p.bias + j0 : nullptr;
         for (int64_t i0 = 0; i0 < p.m; i0 += mr)
-          compute_tile(kr, kc, apack + i0 * p.k + pc * mr, bpack + (jp - jp_begin) * nr * kc,
+          compute_tile(kr, kc, a_tile(i0, pc), p.rs_a, packed_a, bpack + (jp - jp_begin) * nr * kc,
                        p.c + i0 * p.rs_c + j0 * p.cs_c, p.rs_c, p.cs_c, std::min(mr, p.m - i0),
                        std::min(nr, p.n - j0), bias, !first || p.accumulate);
       }
@@ -200,7 +212,7 @@ void gemm_blocked(const GemmKernels<T>& kr, const GemmProblem<T>& p, int threads
             const int64_t j0 = jp * nr, cols = std::min(nr, nc - j0);
             const T* bias = first && p.bias ? p.bias + jc + j0 : nullptr;
             for (int64_t i0 = ic; i0 < ic + mc; i0 += mr)
-              compute_tile(kr, kc, apack + i0 * kc, bpack + j0 * kc,
+              compute_tile(kr, kc, apack + i0 * kc, 0, true, bpack + j0 * kc,
                            p.c + (is + i0) * p.rs_c + (jc + j0) * p.cs_c, p.rs_c, p.cs_c,
                            std::min(mr, ms - i0), cols, bias, !first || p.accumulate);
           }

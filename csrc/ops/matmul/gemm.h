@@ -23,11 +23,14 @@ struct GemmKernels {
   void (*pack_b)(int64_t kc, int64_t cols, const T* b, int64_t rs, int64_t cs, T* dst);
   // micro[r - 1] computes the first r rows (1 <= r <= mr) of an mr x nr tile:
   // C = (accumulate ? C : 0) + (bias ? bias : 0) + A_panel * B_panel, C with row
-  // stride ldc and unit column stride; bias has nr entries or is null.
-  using MicroKernel = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc,
-                               const T* bias, bool accumulate);
+  // stride ldc and unit column stride; bias has nr entries or is null; lda unused.
+  // micro_unpacked_a[r - 1] is the same with A read in place: row i at a + i * lda,
+  // unit stride along K.
+  using MicroKernel = void (*)(int64_t kc, const T* a, int64_t lda, const T* b, T* c,
+                               int64_t ldc, const T* bias, bool accumulate);
   static constexpr int kMaxMR = 16;
   MicroKernel micro[kMaxMR];
+  MicroKernel micro_unpacked_a[kMaxMR];
   // Matrix-vector products for one-row A (x, y and bias unit stride, bias may be null):
   // y[j] = (accumulate ? y[j] : 0) + bias[j] + sum_p x[p] * B[p, j], with B's rows
   // contiguous (B[p, j] = b[p * ld + j]) for gemv_rows, its columns (b[j * ld + p]) for gemv_cols.

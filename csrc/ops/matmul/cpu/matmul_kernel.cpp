@@ -1,6 +1,7 @@
-// Per-ISA half of GEMM: packing routines and the MR x NR register-blocked
-// micro-kernel, written once on Vec<T> and compiled for every ISA level
-// (see Note [per-ISA object libraries] in CMakeLists.txt).
+// Per-ISA half of GEMM: packing routines, the MR x NR register-blocked
+// micro-kernels and the matrix-vector kernels, written once on Vec<T> and
+// compiled for every ISA level (see Note [per-ISA object libraries] in
+// CMakeLists.txt); AVX-512 adds an in-register transpose for packing row-major A.
 #include <type_traits>
 #include <utility>
 
@@ -31,11 +32,13 @@ constexpr Blocking kBlockF64{4, 4, 64, 256, 2048};
 
 // Computes ROWS <= MR rows of an MR x NR tile (ROWS < MR at the bottom edge of C,
 // so no work is wasted on padding rows there).
-// Assumptions: a and b are packed panels (pack_a / pack_b); b is 64-byte
-// aligned; kc >= 1; c holds ROWS x NR elements with row stride ldc.
-template <class T, int MR, int ROWS, int NV>
-void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, T* __restrict c,
-                  int64_t ldc, const T* __restrict bias, bool accumulate) {
+// Assumptions: b is a packed panel (pack_b), 64-byte aligned; kc >= 1; c holds
+// ROWS x NR elements with row stride ldc. With PACKED_A, a is a packed panel
+// (pack_a) and lda is unused; otherwise a is A itself, row i of the tile at
+// a + i * lda, its K elements contiguous (Note [unpacked A]).
+template <class T, int MR, int ROWS, int NV, bool PACKED_A>
+void micro_kernel(int64_t kc, const T* __restrict a, int64_t lda, const T* __restrict b,
+                  T* __restrict c, int64_t ldc, const T* __restrict bias, bool accumulate) {
   using V = Vec<T>;
   constexpr int W = V::W, NR = NV * W;
   // Note [C last]: C is prefetched now and read only after the K loop, so a
@@ -56,11 +59,11 @@ void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, T* _
     for (int j = 0; j < NV; ++j) bv[j] = V::load(b + j * W);
 #pragma GCC unroll 16
     for (int i = 0; i < ROWS; ++i) {
-      const V ai = V::broadcast(a[i]);
+      const V ai = V::broadcast(PACKED_A ? a[i] : a[i * lda]);
 #pragma GCC unroll 4
       for (int j = 0; j < NV; ++j) acc[i][j] = fma(ai, bv[j], acc[i][j]);
     }
-    a += MR;
+    a += PACKED_A ? MR : 1;
     b += NR;
   }
   if (accumulate) {
@@ -243,7 +246,8 @@ GemmKernels<T> make_kernels(std::index_sequence<R...>) {
   static_assert(B.mr <= GemmKernels<T>::kMaxMR, "micro-kernel table too small");
   static_assert(B.mc % B.mr == 0 && B.nc % nr == 0, "blocks must hold whole micro-panels");
   return GemmKernels<T>{B.mr, nr, B.mc, B.kc, B.nc, &pack_a<T, B.mr>, &pack_b<T, B.nv>,
-                        {&micro_kernel<T, B.mr, static_cast<int>(R) + 1, B.nv>...},
+                        {&micro_kernel<T, B.mr, static_cast<int>(R) + 1, B.nv, true>...},
+                        {&micro_kernel<T, B.mr, static_cast<int>(R) + 1, B.nv, false>...},
                         &gemv_rows<T>, &gemv_cols<T>};
 }
 
