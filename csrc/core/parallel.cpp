@@ -61,6 +61,8 @@ constexpr double kMinLossSeconds = 150e-6;  // ignore losses within wake-up nois
 constexpr double kLongWaitShare = 0.25, kLongWaitSeconds = 200e-6;
 std::atomic<double> g_backoff_until{0.0};
 std::atomic<double> g_backoff_s{kBackoffMinSeconds};
+constexpr int kLosingStreak = 2;
+std::atomic<int> g_losing_streak{0};
 }  // namespace
 
 double monotonic_seconds() {
@@ -73,17 +75,23 @@ bool team_backing_off() {
 }
 
 void note_team_loop(int64_t n, int64_t caller_items, double loop_s, double caller_wait_s) {
-  if (caller_items <= 0) return;  // the workers did everything: the team helped
   // What the caller alone would have needed at the pace it kept in this loop.
-  const double alone_s = (loop_s - caller_wait_s) * static_cast<double>(n) / caller_items;
+  const double alone_s =
+      caller_items > 0 ? (loop_s - caller_wait_s) * static_cast<double>(n) / caller_items : loop_s;
   const bool long_wait = caller_wait_s > kLongWaitShare * loop_s && caller_wait_s > kLongWaitSeconds;
-  if (loop_s > alone_s + kMinLossSeconds || long_wait) {
-    const double period = g_backoff_s.load(std::memory_order_relaxed);
-    g_backoff_until.store(monotonic_seconds() + period, std::memory_order_relaxed);
-    g_backoff_s.store(std::min(2 * period, kBackoffMaxSeconds), std::memory_order_relaxed);
-  } else {
+  const bool lost = caller_items > 0 && (loop_s > alone_s + kMinLossSeconds || long_wait);
+  if (!lost) {
+    g_losing_streak.store(0, std::memory_order_relaxed);
     g_backoff_s.store(kBackoffMinSeconds, std::memory_order_relaxed);
+    return;
   }
+  // One losing loop may just be a worker waking from sleep after the machine
+  // was idle; two in a row are contention.
+  if (g_losing_streak.fetch_add(1, std::memory_order_relaxed) + 1 < kLosingStreak) return;
+  g_losing_streak.store(0, std::memory_order_relaxed);
+  const double period = g_backoff_s.load(std::memory_order_relaxed);
+  g_backoff_until.store(monotonic_seconds() + period, std::memory_order_relaxed);
+  g_backoff_s.store(std::min(2 * period, kBackoffMaxSeconds), std::memory_order_relaxed);
 }
 
 bool openmp_enabled() {

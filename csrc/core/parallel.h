@@ -15,9 +15,10 @@
 // slower than one. So the calling thread counts its own items and times its
 // wait at the end of each loop: when the loop took longer than the caller alone
 // would have taken for all items at its own pace, or the caller spent a good
-// part of it waiting, the team cost more than it gave, and kernels run on one
-// thread for a while (50 ms, doubling while the retries keep losing, up to
-// 1 s), then try the team again.
+// part of it waiting, the team cost more than it gave. After two such loops in
+// a row (one alone is often a worker waking from sleep on an idle machine),
+// kernels run on one thread for a while (50 ms, doubling while the retries
+// keep losing, up to 1 s), then try the team again.
 //
 // An exception thrown by f (say std::bad_alloc) must not leave an OpenMP
 // region: the first one is kept, the remaining items are skipped, and it is

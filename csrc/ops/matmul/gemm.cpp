@@ -340,8 +340,9 @@ void gemm_batched(const GemmProblem<T>& p, int64_t batch, const int64_t* a_offse
     q.c += c_offsets[i];
     gemm(q, inner_threads);
   };
-  // Many small products: one thread per product. Few large ones: each product in parallel.
-  if (threads > 1 && (batch >= 4 * threads || flops < 8 * kParallelMinFlops)) {
+  // Many products, or several small ones: one thread per product. Otherwise each
+  // product in turn on all threads.
+  if (threads > 1 && batch >= threads && (batch >= 4 * threads || flops < 2 * kParallelMinFlops)) {
     parallel_for(batch, [&](int64_t i) { one(i, 1); }, threads);
   } else {
     for (int64_t i = 0; i < batch; ++i) one(i, threads);
