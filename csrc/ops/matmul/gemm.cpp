@@ -100,6 +100,14 @@ int64_t even_block(int64_t total, int64_t block) { return ceil_div(total, ceil_d
 // Work items per thread when the work is split dynamically (Note [dynamic chunks]).
 constexpr int64_t kItemsPerThread = 4;
 
+// Note [work items]: compute items are (row block of A, chunk of B panels).
+// With few row blocks, B's panels are split into chunks so that every thread
+// gets several items to take dynamically. Returns the panels per chunk.
+int64_t panels_per_chunk(int64_t n_panels, int64_t n_row_blocks, int threads) {
+  const int64_t want = threads > 1 ? kItemsPerThread * threads : 1;
+  return ceil_div(n_panels, std::min(n_panels, std::max<int64_t>(1, ceil_div(want, n_row_blocks))));
+}
+
 // Note [resident A]: when all of A's rows x K fit in this many packed bytes
 // (about half of L2), A is packed once, whole, and each thread then takes
 // chunks of B's columns and runs the entire K loop on them with its own
@@ -134,8 +142,7 @@ void gemm_resident_a(const GemmKernels<T>& kr, const GemmProblem<T>& p, int thre
   };
 
   const int64_t n_bpanels = ceil_div(p.n, nr);
-  const int64_t per_chunk = std::min(
-      kr.nc / nr, ceil_div(n_bpanels, std::min(n_bpanels, threads > 1 ? kItemsPerThread * threads : 1)));
+  const int64_t per_chunk = std::min(kr.nc / nr, panels_per_chunk(n_bpanels, 1, threads));
   // One B buffer per thread, allocated before the loop.
   const int64_t bpack_size = per_chunk * nr * kc_max;
   T* bpacks = static_cast<T*>(scratch(1, sizeof(T) * bpack_size * std::max(threads, 1)));
@@ -179,12 +186,7 @@ void gemm_blocked(const GemmKernels<T>& kr, const GemmProblem<T>& p, int threads
       const int64_t nc = std::min(kr.nc, p.n - jc);
       const int64_t n_bpanels = ceil_div(nc, nr);
       T* bpack = static_cast<T*>(scratch(1, sizeof(T) * n_bpanels * nr * kc_max));
-      // Note [work items]: compute items are (row block of A, chunk of B panels).
-      // With few row blocks, B's panels are split into chunks so that every
-      // thread gets several items to take dynamically (Note [dynamic chunks]).
-      const int64_t want = threads > 1 ? kItemsPerThread * threads : 1;
-      const int64_t per_chunk =
-          ceil_div(n_bpanels, std::min(n_bpanels, std::max<int64_t>(1, ceil_div(want, n_ic))));
+      const int64_t per_chunk = panels_per_chunk(n_bpanels, n_ic, threads);
       const int64_t n_chunks = ceil_div(n_bpanels, per_chunk);
 
       for (int64_t pc = 0; pc < p.k; pc += kc_max) {
