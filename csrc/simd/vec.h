@@ -3,6 +3,16 @@
 // per-ISA kernel sources (compiled with TFG_ISA_NS set); the header matching
 // the compile flags of that translation unit is picked here.
 //
+// The API, identical on every ISA (T = float or double, W lanes):
+//   zero, broadcast(x), load/loadu(p), store/storeu(p)   (load/store: W*sizeof(T)-aligned)
+//   loadu_partial(p, n, fill = 0) / storeu_partial(p, n) first n < W lanes only
+//                                                      (the rest of a load is `fill`;
+//                                                      no memory beyond p + n is touched)
+//   a + b, a - b, a * b, a / b, fma(a, b, c) = a * b + c, max(a, b), min(a, b)
+//                                                      (max/min: b when either is NaN)
+//   Mask greater_or_nan(a, b): lanes where a > b or a is NaN; select(m, a, b) = m ? a : b
+//   reduce_add(), reduce_max()
+//
 // Everything is declared in namespace tfg::TFG_ISA_NS so that the copies of
 // these inline functions compiled with different flags never merge at link time.
 #pragma once

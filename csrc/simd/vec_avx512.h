@@ -20,6 +20,20 @@ struct Vec<float> {
   friend Vec operator*(Vec a, Vec b) { return {_mm512_mul_ps(a.v, b.v)}; }
   friend Vec fma(Vec a, Vec b, Vec c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
   float reduce_add() const { return _mm512_reduce_add_ps(v); }
+  using Mask = __mmask16;
+  static Vec loadu_partial(const float* p, int n, float fill = 0) {
+    return {_mm512_mask_loadu_ps(_mm512_set1_ps(fill), static_cast<Mask>((1u << n) - 1), p)};
+  }
+  void storeu_partial(float* p, int n) const { _mm512_mask_storeu_ps(p, static_cast<Mask>((1u << n) - 1), v); }
+  friend Vec operator-(Vec a, Vec b) { return {_mm512_sub_ps(a.v, b.v)}; }
+  friend Vec operator/(Vec a, Vec b) { return {_mm512_div_ps(a.v, b.v)}; }
+  friend Vec max(Vec a, Vec b) { return {_mm512_max_ps(a.v, b.v)}; }
+  friend Vec min(Vec a, Vec b) { return {_mm512_min_ps(a.v, b.v)}; }
+  friend Mask greater_or_nan(Vec a, Vec b) {
+    return _mm512_cmp_ps_mask(a.v, b.v, _CMP_GT_OQ) | _mm512_cmp_ps_mask(a.v, a.v, _CMP_UNORD_Q);
+  }
+  friend Vec select(Mask m, Vec a, Vec b) { return {_mm512_mask_blend_ps(m, b.v, a.v)}; }
+  float reduce_max() const { return _mm512_reduce_max_ps(v); }
 };
 
 template <>
@@ -36,6 +50,20 @@ struct Vec<double> {
   friend Vec operator*(Vec a, Vec b) { return {_mm512_mul_pd(a.v, b.v)}; }
   friend Vec fma(Vec a, Vec b, Vec c) { return {_mm512_fmadd_pd(a.v, b.v, c.v)}; }
   double reduce_add() const { return _mm512_reduce_add_pd(v); }
+  using Mask = __mmask8;
+  static Vec loadu_partial(const double* p, int n, double fill = 0) {
+    return {_mm512_mask_loadu_pd(_mm512_set1_pd(fill), static_cast<Mask>((1u << n) - 1), p)};
+  }
+  void storeu_partial(double* p, int n) const { _mm512_mask_storeu_pd(p, static_cast<Mask>((1u << n) - 1), v); }
+  friend Vec operator-(Vec a, Vec b) { return {_mm512_sub_pd(a.v, b.v)}; }
+  friend Vec operator/(Vec a, Vec b) { return {_mm512_div_pd(a.v, b.v)}; }
+  friend Vec max(Vec a, Vec b) { return {_mm512_max_pd(a.v, b.v)}; }
+  friend Vec min(Vec a, Vec b) { return {_mm512_min_pd(a.v, b.v)}; }
+  friend Mask greater_or_nan(Vec a, Vec b) {
+    return _mm512_cmp_pd_mask(a.v, b.v, _CMP_GT_OQ) | _mm512_cmp_pd_mask(a.v, a.v, _CMP_UNORD_Q);
+  }
+  friend Vec select(Mask m, Vec a, Vec b) { return {_mm512_mask_blend_pd(m, b.v, a.v)}; }
+  double reduce_max() const { return _mm512_reduce_max_pd(v); }
 };
 
 }  // namespace tfg::TFG_ISA_NS

@@ -20,6 +20,17 @@ struct Vec {
   // a * b + c (contracted to one rounding when the compiler may)
   friend Vec fma(Vec a, Vec b, Vec c) { return {a.v * b.v + c.v}; }
   T reduce_add() const { return v; }
+  using Mask = bool;
+  static Vec loadu_partial(const T* p, int n, T fill = 0) { return {n > 0 ? *p : fill}; }
+  void storeu_partial(T* p, int n) const { if (n > 0) *p = v; }
+  friend Vec operator-(Vec a, Vec b) { return {a.v - b.v}; }
+  friend Vec operator/(Vec a, Vec b) { return {a.v / b.v}; }
+  // max/min follow the x86 instructions: the second operand when either is NaN.
+  friend Vec max(Vec a, Vec b) { return {a.v > b.v ? a.v : b.v}; }
+  friend Vec min(Vec a, Vec b) { return {a.v < b.v ? a.v : b.v}; }
+  friend Mask greater_or_nan(Vec a, Vec b) { return a.v > b.v || std::isnan(a.v); }
+  friend Vec select(Mask m, Vec a, Vec b) { return m ? a : b; }
+  T reduce_max() const { return v; }
 };
 
 }  // namespace tfg::TFG_ISA_NS
