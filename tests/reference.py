@@ -85,3 +85,97 @@ def assert_gemm_close(actual, expected, dtype, k, a, b, bias=None):
     rtol, atol = gemm_tolerance(dtype, k, a, b, bias)
     np.testing.assert_allclose(actual.astype(np.float64), expected, rtol=rtol, atol=atol,
                                equal_nan=True)
+
+
+# ---- conv2d ------------------------------------------------------------------
+
+def conv2d_padding(kernel, dilation, padding):
+    """((top, bottom), (left, right)) for padding given as int, pair, "same" or "valid"."""
+    if padding == "valid":
+        return (0, 0), (0, 0)
+    if padding == "same":
+        # PyTorch: total padding d * (k - 1); an odd total puts the extra pixel after.
+        pads = []
+        for k, d in zip(kernel, dilation):
+            total = d * (k - 1)
+            pads.append((total // 2, total - total // 2))
+        return tuple(pads)
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    return (ph, ph), (pw, pw)
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def _conv_setup(x, weight, stride, padding, dilation):
+    """Zero-padded input (N, C, Hp, Wp) and, per kernel tap (i, j), the window of
+    the padded input that tap sees for every output pixel: (N, C, OH, OW)."""
+    sh, sw = _pair(stride)
+    dh, dw = _pair(dilation)
+    kh, kw = weight.shape[2:]
+    (pt, pb), (pl, pr) = conv2d_padding((kh, kw), (dh, dw), padding)
+    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+    oh = (xp.shape[2] - dh * (kh - 1) - 1) // sh + 1
+    ow = (xp.shape[3] - dw * (kw - 1) - 1) // sw + 1
+
+    def window(i, j):
+        r, c = i * dh, j * dw
+        return (slice(None), slice(None), slice(r, r + sh * (oh - 1) + 1, sh),
+                slice(c, c + sw * (ow - 1) + 1, sw))
+
+    return xp, (oh, ow), window, ((pt, pb), (pl, pr))
+
+
+def conv2d_ref(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """F.conv2d in float64: for each group and kernel tap, the tap's window of
+    the padded input times that tap's weights, summed over input channels."""
+    x = np.asarray(x, dtype=np.float64)
+    weight = np.asarray(weight, dtype=np.float64)
+    unbatched = x.ndim == 3
+    if unbatched:
+        x = x[None]
+    n, c = x.shape[:2]
+    oc, cg, kh, kw = weight.shape
+    og = oc // groups
+    xp, (oh, ow), window, _ = _conv_setup(x, weight, stride, padding, dilation)
+    out = np.zeros((n, oc, oh, ow))
+    for g in range(groups):
+        xs = xp[:, g * cg:(g + 1) * cg]
+        for o in range(g * og, (g + 1) * og):
+            for ci in range(cg):
+                for i in range(kh):
+                    for j in range(kw):
+                        out[:, o] += weight[o, ci, i, j] * xs[window(i, j)][:, ci]
+    if bias is not None:
+        out += np.asarray(bias, dtype=np.float64)[None, :, None, None]
+    return out[0] if unbatched else out
+
+
+def conv2d_backward_ref(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1):
+    """(grad_input, grad_weight, grad_bias) of F.conv2d in float64, from the same
+    tap-by-tap sum: each term w * window contributes grad * w to the window of
+    the padded input and grad * window to w."""
+    x = np.asarray(x, dtype=np.float64)
+    weight = np.asarray(weight, dtype=np.float64)
+    gy = np.asarray(grad_output, dtype=np.float64)
+    unbatched = x.ndim == 3
+    if unbatched:
+        x, gy = x[None], gy[None]
+    oc, cg, kh, kw = weight.shape
+    og = oc // groups
+    xp, _, window, ((pt, _), (pl, _)) = _conv_setup(x, weight, stride, padding, dilation)
+    gxp = np.zeros_like(xp)
+    gw = np.zeros_like(weight)
+    for g in range(groups):
+        for o in range(g * og, (g + 1) * og):
+            for ci in range(cg):
+                c = g * cg + ci
+                for i in range(kh):
+                    for j in range(kw):
+                        win = window(i, j)
+                        gxp[win][:, c] += weight[o, ci, i, j] * gy[:, o]
+                        gw[o, ci, i, j] += np.sum(gy[:, o] * xp[win][:, c])
+    gx = gxp[:, :, pt:pt + x.shape[2], pl:pl + x.shape[3]]
+    gb = gy.sum(axis=(0, 2, 3))
+    return (gx[0] if unbatched else gx), gw, gb

@@ -48,6 +48,7 @@ struct Device {
 using Shape = std::vector<int64_t>;
 
 std::string shape_str(const Shape& s);  // "(2, 3)"
+Shape c_strides(const Shape& shape);     // strides (in elements) of a C-contiguous array
 
 struct Array {
   void* data = nullptr;
@@ -65,6 +66,10 @@ struct Array {
   // A new, owning, C-contiguous CPU array (uninitialised / zero-filled).
   static Array empty(const Shape& shape, DType dtype);
   static Array zeros(const Shape& shape, DType dtype);
+  // This array if it is C-contiguous (a view sharing its memory), else a C-contiguous copy.
+  Array contiguous() const;
+  // The same memory seen with another shape; only for C-contiguous arrays.
+  Array reshaped(const Shape& shape) const;
 };
 
 // Dispatches on a floating dtype: body is instantiated with scalar_t = float / double.

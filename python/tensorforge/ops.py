@@ -17,4 +17,18 @@ def linear(input, weight, bias=None):
     return _C.linear(input, weight, bias)
 
 
-__all__ = ["matmul", "linear"]
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution as ``torch.nn.functional.conv2d`` (NCHW; ``padding`` may be
+    an int, a pair, ``"same"`` or ``"valid"``)."""
+    return _C.conv2d(input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, dilation=1,
+                    groups=1, output_mask=(True, True, True)):
+    """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`conv2d`; an entry
+    whose ``output_mask`` is False (or ``grad_bias`` when ``bias`` is None) is None."""
+    return _C.conv2d_backward(grad_output, input, weight, bias, stride, padding, dilation, groups,
+                              tuple(bool(m) for m in output_mask))
+
+
+__all__ = ["matmul", "linear", "conv2d", "conv2d_backward"]
