@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if __package__ in (None, ""):  # run as `python bench/run.py`: make `bench` importable
     sys.path.insert(0, str(ROOT))
 
-SUITES = {"gemm": "bench.gemm"}  # later: "cnn", "seq"
+SUITES = {"gemm": "bench.gemm", "cnn": "bench.cnn"}  # later: "seq"
 DTYPES = ("float32", "float64")
 
 
@@ -74,8 +74,8 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"suites to run: {', '.join(SUITES)} (default: all)")
     p.add_argument("--threads", type=_int_list, default=[1, 2], metavar="LIST",
                    help="thread counts, comma-separated (default 1,2)")
-    p.add_argument("--dtype", type=_dtype_list, default=list(DTYPES), metavar="LIST",
-                   help="dtypes, comma-separated (default float32,float64)")
+    p.add_argument("--dtype", type=_dtype_list, default=None, metavar="LIST",
+                   help="dtypes, comma-separated (default: the suite's; gemm float32,float64, cnn float32)")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: small sizes, few samples (seconds); writes *-quick-* files")
     p.add_argument("-k", "--filter", default=None, metavar="TEXT",
@@ -208,6 +208,10 @@ def _markdown(suite: str, result: Dict[str, Any], peers: List[str], labels: Dict
     ]
     if result.get("filter"):
         lines.append(f"- partial run: only cases containing `{result['filter']}`")
+    probe = result.get("extra", {}).get("bandwidth_probe")
+    if probe:
+        lines.append(f"- memory bandwidth probe: {probe['gbs_median']:.1f} GB/s median "
+                     f"({probe['gbs_best']:.1f} best), {probe['what']}")
     for w in m["warnings"]:
         lines.append(f"- note: {w}")
     lines += [
@@ -265,7 +269,11 @@ def _run_suite(name: str, args, machine: Dict[str, Any]) -> Dict[str, Any]:
     timing = mod.timing(args.quick)
     if args.budget is not None:
         timing = timing.replace(budget_s=args.budget)
-    cases = mod.cases(args.dtype, args.threads, quick=args.quick)
+    dtypes = args.dtype or list(getattr(mod, "DEFAULT_DTYPES", DTYPES))
+    extra = mod.extra_info(args.quick) if hasattr(mod, "extra_info") else {}
+    for key, value in extra.items():
+        print(f"{key}: {value}")
+    cases = mod.cases(dtypes, args.threads, quick=args.quick)
     if args.filter:
         cases = [c for c in cases if args.filter in c.label]
     peers = list(mod.PEERS)
@@ -301,7 +309,7 @@ def _run_suite(name: str, args, machine: Dict[str, Any]) -> Dict[str, Any]:
               "this CPU is faster than the one the table describes; pass --peak-fp32 with its figures")
     return {
         "suite": name, "quick": args.quick, "filter": args.filter, "argv": sys.argv[1:],
-        "threads": args.threads, "dtypes": args.dtype, "timing": dict(timing.__dict__),
+        "threads": args.threads, "dtypes": dtypes, "timing": dict(timing.__dict__), "extra": extra,
         "peers": peers, "peer_labels": labels, "elapsed_s": elapsed,
         "machine": machine, "summary": summary, "cases": records, "busy": args.busy,
     }
