@@ -24,6 +24,8 @@ CASES = [
     ((2, 6, 8, 9), (6, 1, 3, 3), dict(padding=1, groups=6)),         # depthwise
     ((1, 3, 10, 7), (6, 1, 5, 3), dict(stride=2, padding=2, groups=3)),  # depthwise x2, strided
     ((2, 1, 9, 8), (4, 1, 3, 3), {}),                                # single-channel input
+    ((1, 2, 4, 5), (2, 1, 2, 2), dict(padding=2, groups=2)),         # depthwise, padding > kernel reach
+    ((2, 3, 9, 21), (3, 1, 3, 3), dict(padding=1, dilation=(1, 2), groups=3)),
     ((2, 19, 5, 7), (33, 19, 1, 1), {}),                             # pointwise
     ((1, 8, 6, 5), (8, 2, 1, 1), dict(groups=4)),                    # pointwise, grouped
     ((2, 8, 9, 9), (5, 8, 1, 1), dict(stride=2)),                    # 1x1 strided: implicit GEMM

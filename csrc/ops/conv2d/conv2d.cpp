@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "core/parallel.h"
+#include "core/per_thread.h"
 #include "ops/conv2d/depthwise.h"
 #include "ops/matmul/gemm.h"
 
@@ -133,11 +134,13 @@ template <class T>
 void depthwise_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* out) {
   const auto& kr = active_depthwise_kernels<T>();
   const int64_t m = g.oc_per_group(), taps = g.taps();
-  parallel_for(g.n * g.oc, [&](int64_t item) {
+  const int threads = threads_for(2.0 * g.n * g.oc * g.pixels() * taps);
+  PerThread<T> scratch(threads, depthwise_scratch_size(g), true);  // zero padding
+  parallel_for_with_thread(g.n * g.oc, [&](int64_t item, int thread) {
     const int64_t n = item / g.oc, o = item % g.oc;
     kr.forward_plane(g, x + (n * g.c + o / m) * g.plane(), w + o * taps, bias ? bias[o] : T(0),
-                     out + item * g.pixels());
-  }, threads_for(2.0 * g.n * g.oc * g.pixels() * taps));
+                     out + item * g.pixels(), scratch[thread]);
+  }, threads);
 }
 
 // out[n, group] = W[group] (m x c/groups) * x[n, group] (c/groups x h*w), one GEMM per item.
@@ -183,13 +186,15 @@ template <class T>
 void depthwise_backward_input(const ConvGeometry& g, const T* gy, const T* w, T* gx) {
   const auto& kr = active_depthwise_kernels<T>();
   const int64_t m = g.oc_per_group(), taps = g.taps();
-  parallel_for(g.n * g.c, [&](int64_t item) {
+  const int threads = threads_for(2.0 * g.n * g.oc * g.pixels() * taps);
+  PerThread<T> scratch(threads, depthwise_scratch_size(g), true);  // zero padding
+  parallel_for_with_thread(g.n * g.c, [&](int64_t item, int thread) {
     const int64_t n = item / g.c, ci = item % g.c;
     T* plane = gx + item * g.plane();
     std::fill_n(plane, g.plane(), T(0));
     for (int64_t o = ci * m; o < (ci + 1) * m; ++o)
-      kr.backward_input_plane(g, gy + (n * g.oc + o) * g.pixels(), w + o * taps, plane);
-  }, threads_for(2.0 * g.n * g.oc * g.pixels() * taps));
+      kr.backward_input_plane(g, gy + (n * g.oc + o) * g.pixels(), w + o * taps, plane, scratch[thread]);
+  }, threads);
 }
 
 // Items are output channels; each sums over the batch in order (deterministic).
@@ -197,13 +202,15 @@ template <class T>
 void depthwise_backward_weight(const ConvGeometry& g, const T* gy, const T* x, T* gw) {
   const auto& kr = active_depthwise_kernels<T>();
   const int64_t m = g.oc_per_group(), taps = g.taps();
-  parallel_for(g.oc, [&](int64_t o) {
+  const int threads = threads_for(2.0 * g.n * g.oc * g.pixels() * taps);
+  PerThread<T> scratch(threads, depthwise_scratch_size(g), true);  // zero padding
+  parallel_for_with_thread(g.oc, [&](int64_t o, int thread) {
     T* taps_out = gw + o * taps;
     std::fill_n(taps_out, taps, T(0));
     for (int64_t n = 0; n < g.n; ++n)
       kr.backward_weight_plane(g, gy + (n * g.oc + o) * g.pixels(), x + (n * g.c + o / m) * g.plane(),
-                               taps_out);
-  }, threads_for(2.0 * g.n * g.oc * g.pixels() * taps));
+                               taps_out, scratch[thread]);
+  }, threads);
 }
 
 template <class T>

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/parallel.h"
+#include "core/per_thread.h"
 #include "ops/conv2d/conv2d.h"
 #include "ops/matmul/gemm.h"
 
@@ -26,21 +27,6 @@ constexpr double kParallelMinFlops = 4e6;
 constexpr int64_t kItemsPerThread = 4;
 
 int threads_for(double flops) { return flops < kParallelMinFlops ? 1 : num_threads(); }
-
-// Per-thread scratch, 64-byte aligned slices of one allocation.
-template <class T>
-class PerThread {
- public:
-  PerThread(int threads, int64_t elems)
-      : stride_(round_up(std::max<int64_t>(elems, 1), 64 / sizeof(T))),
-        storage_(Array::empty({threads * stride_}, dtype_of<T>())) {}
-  T* operator[](int thread) const { return storage_.ptr<T>() + thread * stride_; }
-  int64_t stride() const { return stride_; }
-
- private:
-  int64_t stride_;
-  Array storage_;
-};
 
 // Visitor for for_each_run: copies im2col rows into dst (row stride ld).
 template <class T>
