@@ -1,7 +1,6 @@
 // conv2d as implicit GEMM on the GEMM's packing and micro-kernels: the im2col
 // matrix is built a tile at a time into a per-thread buffer (never for the
-// whole batch), packed into micro-panels by the ISA's pack_b and multiplied by
-// its micro-kernels. Forward, input gradient (GEMM then col2im) and weight
+// whole batch) and multiplied by the ISA's micro-kernels. Forward, input gradient (GEMM then col2im) and weight
 // gradient (GEMM with im2col rows as the unpacked A operand). See README.md.
 #include <algorithm>
 #include <cstring>
@@ -31,6 +30,7 @@ int threads_for(double flops) { return flops < kParallelMinFlops ? 1 : num_threa
 // Visitor for for_each_run: copies im2col rows into dst (row stride ld).
 template <class T>
 struct Im2col {
+  static constexpr bool kMergeRows = true;  // Note [merged rows]
   const T* src;
   int64_t sw;
   T* dst;
@@ -53,6 +53,7 @@ struct Im2col {
 // the input gradient, the transpose of Im2col.
 template <class T>
 struct Col2imAdd {
+  static constexpr bool kMergeRows = false;  // wrapped columns would add into real pixels
   const T* src;
   int64_t ld;
   int64_t sw;
@@ -69,18 +70,19 @@ struct Col2imAdd {
   }
 };
 
-// C (rows x cols, row stride ldc) (+)= A * B-panel for one micro-tile; a tile
-// cut by the right edge goes through a local tile (Note [edge tiles] in gemm.cpp).
+// C (rows x cols, row stride ldc) (+)= A * B for one micro-tile, B's rows ldb
+// apart; a tile cut by the right edge goes through a local tile (Note [edge
+// tiles] in gemm.cpp), and B's columns past `cols` are read but never stored.
 template <class T>
-void micro_tile(const GemmKernels<T>& kr, int64_t kc, const T* a, int64_t lda, const T* panel,
-                T* c, int64_t ldc, int64_t rows, int64_t cols, bool accumulate) {
+void micro_tile(const GemmKernels<T>& kr, int64_t kc, const T* a, int64_t lda, const T* b,
+                int64_t ldb, T* c, int64_t ldc, int64_t rows, int64_t cols, bool accumulate) {
   const auto micro = kr.micro_unpacked_a[rows - 1];
   if (cols == kr.nr) {
-    micro(kc, a, lda, panel, c, ldc, nullptr, accumulate);
+    micro(kc, a, lda, b, ldb, c, ldc, nullptr, accumulate);
     return;
   }
   alignas(64) T tile[32 * 64];
-  micro(kc, a, lda, panel, tile, kr.nr, nullptr, false);
+  micro(kc, a, lda, b, ldb, tile, kr.nr, nullptr, false);
   for (int64_t i = 0; i < rows; ++i)
     for (int64_t j = 0; j < cols; ++j)
       c[i * ldc + j] = accumulate ? c[i * ldc + j] + tile[i * kr.nr + j] : tile[i * kr.nr + j];
@@ -97,10 +99,26 @@ int64_t pixel_tile(int64_t pixels, int64_t planes, int64_t target, int64_t nr, i
 
 }  // namespace
 
+// Row stride for a buffer of rows `cols` wide read by micro-kernels: whole
+// NR-wide panels, and an odd number of cache lines, so that the kc rows of a
+// panel spread over all L1 sets instead of a few (a stride of 2 KB would map
+// them all to 2 of its 64 sets).
+int64_t panel_row_stride(int64_t cols, int64_t nr, int64_t elem) {
+  int64_t ld = round_up(cols, nr);
+  if (ld * elem / 64 % 2 == 0) ld += 64 / elem;
+  return ld;
+}
+
 // Note [forward loop order]: per item (image, group, tile of output pixels)
 // and per block of K rows: im2col rows -> buffer (L2), then for each NR-wide
-// panel: pack it (L1) and sweep all output channels over it with the weights
-// read in place as the micro-kernel's unpacked A (row-major, K contiguous).
+// column panel of it, all output channels sweep it with the weights read in
+// place as the micro-kernel's unpacked A (row-major, K contiguous).
+//
+// Note [strided B]: the panel is not packed: the micro-kernel reads its kc
+// rows of NR elements straight from the im2col buffer, ldb apart. The first
+// micro-tile brings them into L1 (kc x NR elements, 24 KB for float32 at
+// kc = 192) and the other output channels find them there, so packing would
+// be one more copy of the whole im2col matrix for nothing.
 template <class T>
 void conv2d_forward_gemm(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* out) {
   const GemmKernels<T>& kr = active_gemm_kernels<T>();
@@ -110,7 +128,8 @@ void conv2d_forward_gemm(const ConvGeometry& g, const T* x, const T* w, const T*
   const int64_t kc = even_block(k, kr.kc);
   const int64_t tile = pixel_tile(pixels, g.n * g.groups, 512, kr.nr, threads);
   const int64_t tiles = ceil_div(pixels, tile);
-  PerThread<T> rows_buf(threads, kc * tile), panel_buf(threads, kc * kr.nr);
+  const int64_t ld = panel_row_stride(tile, kr.nr, sizeof(T));
+  PerThread<T> rows_buf(threads, kc * ld);
 
   parallel_for_with_thread(g.n * g.groups * tiles, [&](int64_t item, int thread) {
     const int64_t n = item / (g.groups * tiles), grp = item / tiles % g.groups, t = item % tiles;
@@ -121,16 +140,14 @@ void conv2d_forward_gemm(const ConvGeometry& g, const T* x, const T* w, const T*
     if (bias)
       for (int64_t i = 0; i < m; ++i) std::fill_n(og + i * pixels, cols, bias[grp * m + i]);
     T* rows = rows_buf[thread];
-    T* panel = panel_buf[thread];
     for (int64_t pc = 0; pc < k; pc += kc) {
       const int64_t kcur = std::min(kc, k - pc);
-      for_each_run(g, pc, pc + kcur, q0, q1, Im2col<T>{xg, g.sw, rows, tile});
+      for_each_run(g, pc, pc + kcur, q0, q1, Im2col<T>{xg, g.sw, rows, ld});
       const bool accumulate = pc > 0 || bias;
       for (int64_t jr = 0; jr < cols; jr += kr.nr) {
         const int64_t ncols = std::min<int64_t>(kr.nr, cols - jr);
-        kr.pack_b(kcur, ncols, rows + jr, tile, 1, panel);
         for (int64_t ir = 0; ir < m; ir += kr.mr)
-          micro_tile(kr, kcur, wg + ir * k + pc, k, panel, og + ir * pixels + jr, pixels,
+          micro_tile(kr, kcur, wg + ir * k + pc, k, rows + jr, ld, og + ir * pixels + jr, pixels,
                      std::min<int64_t>(kr.mr, m - ir), ncols, accumulate);
       }
     }
@@ -184,7 +201,7 @@ void conv2d_backward_input_gemm(const ConvGeometry& g, const T* grad_out, const 
         for (int64_t ir = r0; ir < r1; ir += kr.mr) {
           const int64_t rows = std::min<int64_t>(kr.mr, r1 - ir);
           for (int64_t jr = 0; jr < cols; jr += kr.nr)
-            kr.micro_unpacked_a[rows - 1](kcur, wg + ir * m + pc, m, panels + jr * kcur,
+            kr.micro_unpacked_a[rows - 1](kcur, wg + ir * m + pc, m, panels + jr * kcur, kr.nr,
                                           dcol + (ir - r0) * tile + jr, tile, nullptr, pc > 0);
         }
       }
@@ -230,7 +247,7 @@ void conv2d_backward_weight_gemm(const ConvGeometry& g, const T* grad_out, const
         const int64_t nrows = std::min<int64_t>(kr.mr, r1 - ir);
         for (int64_t jr = 0; jr < m; jr += kr.nr)
           kr.micro_unpacked_a[nrows - 1](kcur, rows + (ir - r0) * chunk, chunk, panels + jr * kcur,
-                                         acc + ir * mp + jr, mp, nullptr, true);
+                                         kr.nr, acc + ir * mp + jr, mp, nullptr, true);
       }
     }
   }, threads);

@@ -4,6 +4,7 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 namespace tfg {
 
@@ -44,16 +45,46 @@ inline void valid_columns(const ConvGeometry& g, int64_t col0, int64_t* lo, int6
 //   run(row, col, src, len)                 column col+t reads input element src + t*sw
 // with row relative to k0, col relative to q0, src an offset from the group's
 // first input channel. No per-element tests: bounds are worked out per run.
+//
+// Note [merged rows]: with unit strides and ow == w (stride 1, "same"-style
+// padding), a run of consecutive output rows reads consecutive input
+// elements, wrapping from the end of one input row to the start of the next.
+// For a visitor that copies (Visitor::kMergeRows), such stretches become one
+// run, and the columns that wrapped (those that should read padding) are
+// zeroed after it: one long copy and a few single-element fixes instead of a
+// run per output row. The run is trimmed so it never reads outside the plane.
 template <class Visitor>
 void for_each_run(const ConvGeometry& g, int64_t k0, int64_t k1, int64_t q0, int64_t q1,
                   Visitor&& visit) {
   const int64_t taps = g.taps();
+  const bool merge = std::decay_t<Visitor>::kMergeRows && g.sh == 1 && g.sw == 1 && g.ow == g.w;
   for (int64_t k = k0; k < k1; ++k) {
     const int64_t ci = k / taps, i = k % taps / g.kw, j = k % g.kw;
     const int64_t row0 = i * g.dh - g.ph, col0 = j * g.dw - g.pw;
     int64_t x_lo, x_hi;
     valid_columns(g, col0, &x_lo, &x_hi);
     const int64_t channel = ci * g.plane();
+    if (merge) {
+      // Columns of output rows whose input row is inside the plane: [a, b).
+      const int64_t y_lo = std::min(g.oh, std::max<int64_t>(0, -row0));
+      const int64_t y_hi = std::max(y_lo, std::min(g.oh, g.h - row0));
+      const int64_t a = std::clamp(y_lo * g.ow, q0, q1), b = std::clamp(y_hi * g.ow, a, q1);
+      if (a > q0) visit.zero(k - k0, 0, a - q0);
+      if (b < q1) visit.zero(k - k0, b - q0, q1 - b);
+      if (a == b) continue;
+      // Trim to the first and last columns that read inside their row.
+      const int64_t first = a + std::max<int64_t>(0, x_lo - a % g.ow);
+      const int64_t last = b - std::max<int64_t>(0, (b - 1) % g.ow - (x_hi - 1));
+      if (last > first) visit.run(k - k0, first - q0, channel + first + row0 * g.w + col0, last - first);
+      for (int64_t y = a / g.ow; y * g.ow < b; ++y) {  // the columns that should read padding
+        const int64_t row_start = y * g.ow;
+        const int64_t lo_end = std::clamp(row_start + x_lo, a, b), hi_start = std::clamp(row_start + x_hi, a, b);
+        const int64_t row_begin = std::max(row_start, a), row_end = std::min(row_start + g.ow, b);
+        if (lo_end > row_begin) visit.zero(k - k0, row_begin - q0, lo_end - row_begin);
+        if (row_end > hi_start) visit.zero(k - k0, hi_start - q0, row_end - hi_start);
+      }
+      continue;
+    }
     for (int64_t q = q0; q < q1;) {
       const int64_t y = q / g.ow, x = q - y * g.ow;
       const int64_t end = std::min(q1, (y + 1) * g.ow), x_end = x + (end - q);

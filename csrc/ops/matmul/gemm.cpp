@@ -72,7 +72,7 @@ void compute_tile(const GemmKernels<T>& kr, int64_t kc, const T* a, int64_t lda,
                   const T* bias, bool accumulate) {
   const auto micro = packed_a ? kr.micro[rows - 1] : kr.micro_unpacked_a[rows - 1];
   if (cols == kr.nr && cs_c == 1) {
-    micro(kc, a, lda, bp, c, rs_c, bias, accumulate);
+    micro(kc, a, lda, bp, kr.nr, c, rs_c, bias, accumulate);
     return;
   }
   alignas(64) T tile[32 * 32];
@@ -85,7 +85,7 @@ void compute_tile(const GemmKernels<T>& kr, int64_t kc, const T* a, int64_t lda,
     std::fill(tile_bias, tile_bias + nr, T(0));
     std::copy(bias, bias + cols, tile_bias);
   }
-  micro(kc, a, lda, bp, tile, nr, bias ? tile_bias : nullptr, accumulate);
+  micro(kc, a, lda, bp, nr, tile, nr, bias ? tile_bias : nullptr, accumulate);
   for (int64_t i = 0; i < rows; ++i)
     for (int64_t j = 0; j < cols; ++j) c[i * rs_c + j * cs_c] = tile[i * nr + j];
 }

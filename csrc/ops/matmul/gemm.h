@@ -22,11 +22,13 @@ struct GemmKernels {
   // Packs kc x cols (<= nr) of B into a micro-panel: dst[p * nr + j], zero-padded to nr columns.
   void (*pack_b)(int64_t kc, int64_t cols, const T* b, int64_t rs, int64_t cs, T* dst);
   // micro[r - 1] computes the first r rows (1 <= r <= mr) of an mr x nr tile:
-  // C = (accumulate ? C : 0) + (bias ? bias : 0) + A_panel * B_panel, C with row
+  // C = (accumulate ? C : 0) + (bias ? bias : 0) + A_panel * B, C with row
   // stride ldc and unit column stride; bias has nr entries or is null; lda unused.
+  // B is kc rows of nr contiguous elements, ldb apart: a packed panel (ldb = nr)
+  // or, Note [strided B], a block of a row-major matrix read in place.
   // micro_unpacked_a[r - 1] is the same with A read in place: row i at a + i * lda,
   // unit stride along K.
-  using MicroKernel = void (*)(int64_t kc, const T* a, int64_t lda, const T* b, T* c,
+  using MicroKernel = void (*)(int64_t kc, const T* a, int64_t lda, const T* b, int64_t ldb, T* c,
                                int64_t ldc, const T* bias, bool accumulate);
   static constexpr int kMaxMR = 16;
   MicroKernel micro[kMaxMR];

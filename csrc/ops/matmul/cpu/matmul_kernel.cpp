@@ -32,13 +32,14 @@ constexpr Blocking kBlockF64{4, 4, 64, 256, 2048};
 
 // Computes ROWS <= MR rows of an MR x NR tile (ROWS < MR at the bottom edge of C,
 // so no work is wasted on padding rows there).
-// Assumptions: b is a packed panel (pack_b), 64-byte aligned; kc >= 1; c holds
+// Assumptions: b is a packed panel (pack_b, ldb = NR) or any kc x NR block of
+// rows ldb elements apart (Note [strided B]); kc >= 1; c holds
 // ROWS x NR elements with row stride ldc. With PACKED_A, a is a packed panel
 // (pack_a) and lda is unused; otherwise a is A itself, row i of the tile at
 // a + i * lda, its K elements contiguous (Note [unpacked A]).
 template <class T, int MR, int ROWS, int NV, bool PACKED_A>
 void micro_kernel(int64_t kc, const T* __restrict a, int64_t lda, const T* __restrict b,
-                  T* __restrict c, int64_t ldc, const T* __restrict bias, bool accumulate) {
+                  int64_t ldb, T* __restrict c, int64_t ldc, const T* __restrict bias, bool accumulate) {
   using V = Vec<T>;
   constexpr int W = V::W, NR = NV * W;
   // Note [C last]: C is prefetched now and read only after the K loop, so a
@@ -56,7 +57,7 @@ void micro_kernel(int64_t kc, const T* __restrict a, int64_t lda, const T* __res
   for (int64_t p = 0; p < kc; ++p) {
     V bv[NV];
 #pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) bv[j] = V::load(b + j * W);
+    for (int j = 0; j < NV; ++j) bv[j] = V::loadu(b + j * W);
 #pragma GCC unroll 16
     for (int i = 0; i < ROWS; ++i) {
       const V ai = V::broadcast(PACKED_A ? a[i] : a[i * lda]);
@@ -64,7 +65,7 @@ void micro_kernel(int64_t kc, const T* __restrict a, int64_t lda, const T* __res
       for (int j = 0; j < NV; ++j) acc[i][j] = fma(ai, bv[j], acc[i][j]);
     }
     a += PACKED_A ? MR : 1;
-    b += NR;
+    b += ldb;
   }
   if (accumulate) {
 #pragma GCC unroll 16
