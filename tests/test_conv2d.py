@@ -35,6 +35,7 @@ CASES = [
     ((1, 40, 9, 10), (20, 40, 3, 3), dict(padding=1)),               # K = 360: two K blocks
     ((1, 5, 41, 37), (3, 5, 3, 3), dict(padding=(0, 1))),            # several pixel tiles
     ((3, 7, 5, 5), (7, 7, 5, 5), dict(padding=4)),                   # padding wider than the input
+    ((1, 3, 4, 4), (2, 3, 2, 2), dict(padding=2)),                   # padding beyond the kernel's reach
 ]
 IDS = [f"{c[0]}x{c[1]}-{'-'.join(f'{k}{v}' for k, v in c[2].items())}" for c in CASES]
 

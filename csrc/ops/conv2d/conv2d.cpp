@@ -223,12 +223,30 @@ void backward_bias(const ConvGeometry& g, const T* gy, T* gb) {
   }, threads_for(double(g.n) * g.oc * g.pixels() * 8));
 }
 
+// Note [input gradient as a convolution]: with stride 1 the input gradient
+// is the forward convolution of grad_out with the kernel flipped in both
+// directions and its channels transposed (input_grad_is_convolution), so it
+// runs at the forward's speed on the forward's paths, with no col2im pass.
+template <class T>
+void backward_input_as_convolution(const ConvGeometry& g, const T* gy, const T* w, T* gx) {
+  const int64_t m = g.oc_per_group(), cg = g.c_per_group(), taps = g.taps();
+  Array flipped_arr = Array::empty({g.c * m * taps}, dtype_of<T>());
+  T* flipped = flipped_arr.ptr<T>();  // (groups * cg) x m x kh x kw
+  for (int64_t grp = 0; grp < g.groups; ++grp)
+    for (int64_t o = 0; o < m; ++o)
+      for (int64_t c = 0; c < cg; ++c)
+        for (int64_t t = 0; t < taps; ++t)
+          flipped[((grp * cg + c) * m + o) * taps + (taps - 1 - t)] = w[((grp * m + o) * cg + c) * taps + t];
+  forward(transposed_geometry(g), gy, flipped, static_cast<const T*>(nullptr), gx);
+}
+
 template <class T>
 void backward(const ConvGeometry& g, const T* gy, const T* x, const T* w, T* gx, T* gw, T* gb) {
   const bool empty = g.n == 0 || g.oc == 0 || g.c == 0;
   if (gx) {
     if (empty) std::fill_n(gx, g.n * g.c * g.plane(), T(0));
     else if (is_depthwise(g)) depthwise_backward_input(g, gy, w, gx);
+    else if (input_grad_is_convolution(g)) backward_input_as_convolution(g, gy, w, gx);
     else conv2d_backward_input_gemm(g, gy, w, gx);
   }
   if (gw) {

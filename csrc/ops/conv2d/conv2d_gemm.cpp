@@ -158,11 +158,13 @@ void conv2d_forward_gemm(const ConvGeometry& g, const T* x, const T* w, const T*
 // tile of pixels: dcol = W^T * grad_out-tile for the block's im2col rows, into
 // a buffer, then col2im adds it into the block's channels of grad_x. Items own
 // disjoint channels of grad_x, so overlapping windows never race.
+// (Used for strides > 1; with stride 1 conv2d.cpp runs a forward convolution
+// instead, see input_grad_is_convolution.)
 template <class T>
 void conv2d_backward_input_gemm(const ConvGeometry& g, const T* grad_out, const T* w, T* grad_x) {
-  const GemmKernels<T>& kr = active_gemm_kernels<T>();
   const int64_t m = g.oc_per_group(), k = g.k_per_group(), pixels = g.pixels();
   const int64_t cg = g.c_per_group(), taps = g.taps();
+  const GemmKernels<T>& kr = active_gemm_kernels<T>();
   const int threads = threads_for(2.0 * g.n * g.oc * pixels * k);
   // W^T per group: k x m, row-major, so its rows are the micro-kernel's unpacked A.
   Array wt_arr = Array::empty({g.groups * k * m}, dtype_of<T>());

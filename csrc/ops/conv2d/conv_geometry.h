@@ -28,6 +28,23 @@ struct ConvGeometry {
   int64_t plane() const { return h * w; }
 };
 
+// Stride 1 with padding no wider than the kernel's reach: the input gradient
+// is then itself a stride-1 convolution, of the output gradient (padded by the
+// kernel's reach minus the padding) with the kernel flipped in both directions
+// and its in/out channels swapped. transposed_geometry() describes it.
+inline bool input_grad_is_convolution(const ConvGeometry& g) {
+  return g.sh == 1 && g.sw == 1 && (g.kh - 1) * g.dh >= g.ph && (g.kw - 1) * g.dw >= g.pw;
+}
+
+inline ConvGeometry transposed_geometry(const ConvGeometry& g) {
+  ConvGeometry t = g;
+  t.c = g.oc; t.h = g.oh; t.w = g.ow;
+  t.oc = g.c; t.oh = g.h; t.ow = g.w;
+  t.ph = (g.kh - 1) * g.dh - g.ph;
+  t.pw = (g.kw - 1) * g.dw - g.pw;
+  return t;
+}
+
 // The output columns x whose input column x*sw + col0 (col0 = j*dw - pw for
 // kernel column j) lies inside the input: [lo, hi), possibly empty (lo == hi).
 inline void valid_columns(const ConvGeometry& g, int64_t col0, int64_t* lo, int64_t* hi) {

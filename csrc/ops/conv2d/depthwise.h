@@ -28,12 +28,6 @@ inline PadLayout input_pad_layout(const ConvGeometry& g) {
   return {g.ph, g.pw, rows, cols + kPadSlack};
 }
 
-// Stride 1 with padding no wider than the kernel's reach: the input gradient is
-// a correlation of the padded output gradient with the flipped kernel.
-inline bool input_grad_is_correlation(const ConvGeometry& g) {
-  return g.sh == 1 && g.sw == 1 && (g.kh - 1) * g.dh >= g.ph && (g.kw - 1) * g.dw >= g.pw;
-}
-
 // The output-gradient plane as that correlation reads it.
 inline PadLayout grad_output_pad_layout(const ConvGeometry& g) {
   const int64_t top = (g.kh - 1) * g.dh - g.ph, left = (g.kw - 1) * g.dw - g.pw;
@@ -45,7 +39,7 @@ inline PadLayout grad_output_pad_layout(const ConvGeometry& g) {
 // Scratch elements a plane kernel needs.
 inline int64_t depthwise_scratch_size(const ConvGeometry& g) {
   const int64_t in = input_pad_layout(g).size();
-  return input_grad_is_correlation(g) ? std::max(in, grad_output_pad_layout(g).size()) : in;
+  return input_grad_is_convolution(g) ? std::max(in, grad_output_pad_layout(g).size()) : in;
 }
 
 template <class T>

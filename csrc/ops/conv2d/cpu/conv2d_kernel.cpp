@@ -105,7 +105,7 @@ template <class T>
 void backward_input_plane(const ConvGeometry& g, const T* grad_out, const T* w, T* grad_in,
                           T* scratch) {
   const int64_t taps = g.taps();
-  if (input_grad_is_correlation(g)) {
+  if (input_grad_is_convolution(g)) {
     // grad_in[r, c] = sum over taps of w[kh-1-i, kw-1-j] * padded grad_out[r + i*dh, c + j*dw].
     const PadLayout p = grad_output_pad_layout(g);
     pad_plane(grad_out, g.oh, g.ow, p, scratch);
