@@ -50,7 +50,9 @@ def cross_entropy_backward(grad_output, input, target, weight=None, ignore_index
                            reduction="mean", label_smoothing=0.0):
     """Gradient of ``cross_entropy`` with respect to ``input`` -> ``(grad_input,)``.
     ``grad_output`` is a scalar for reduction "mean"/"sum", the target's shape for "none"."""
-    if reduction in ("mean", "sum") and not hasattr(grad_output, "shape"):
+    if isinstance(grad_output, np.generic):
+        grad_output = np.asarray(grad_output)
+    elif isinstance(grad_output, (int, float)):
         grad_output = np.asarray(grad_output, dtype=getattr(input, "dtype", None))
     return _C.cross_entropy_backward(grad_output, input, target, weight, ignore_index, reduction,
                                      label_smoothing)
