@@ -30,23 +30,15 @@ void forward_rows(const T* x, T* y, int64_t rows, int64_t n, bool log) {
 }
 
 // softmax:     gx = p * (g - sum(g * p))
-// log_softmax: gx = g - p * sum(g), p = exp(y)
-// p comes from y, or is first recomputed into gx (y null).
-template <class T>
-void backward_row(const T* g, const T* y, const T* x, T* gx, int64_t n, bool log) {
+// log_softmax: gx = g - p * sum(g), p = exp(y) when P_IS_LOG
+template <class T, bool LOG, bool P_IS_LOG>
+void backward_pass(const T* g, const T* p, T* gx, int64_t n) {
   using V = Vec<T>;
   constexpr int W = V::W;
-  const T* p = y;
-  bool p_is_log = log;
-  if (!y) {
-    forward_row(x, gx, n, false);
-    p = gx;
-    p_is_log = false;
-  }
-  const V c = V::broadcast(row_dot(g, log ? nullptr : p, n));
+  const V c = V::broadcast(row_dot(g, LOG ? nullptr : p, n));
   auto step = [&](V gv, V pv) {
-    if (!log) return pv * (gv - c);
-    if (p_is_log) pv = exp(pv);
+    if constexpr (!LOG) return pv * (gv - c);
+    if constexpr (P_IS_LOG) pv = exp(pv);
     return gv - pv * c;
   };
   int64_t i = 0;
@@ -63,10 +55,17 @@ void backward_row(const T* g, const T* y, const T* x, T* gx, int64_t n, bool log
   }
 }
 
+// p comes from y, or is first recomputed into gx (y null; gx then serves as p,
+// read and overwritten element by element).
 template <class T>
 void backward_rows(const T* g, const T* y, const T* x, T* gx, int64_t rows, int64_t n, bool log) {
-  for (int64_t r = 0; r < rows; ++r)
-    backward_row(g + r * n, y ? y + r * n : nullptr, x + r * n, gx + r * n, n, log);
+  for (int64_t r = 0; r < rows; ++r, g += n, x += n, gx += n) {
+    const T* p = y ? y + r * n : gx;
+    if (!y) forward_row(x, gx, n, false);
+    if (!log) backward_pass<T, false, false>(g, p, gx, n);
+    else if (y) backward_pass<T, true, true>(g, p, gx, n);
+    else backward_pass<T, true, false>(g, p, gx, n);
+  }
 }
 
 // The column-block versions of the same passes.
