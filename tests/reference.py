@@ -179,3 +179,135 @@ def conv2d_backward_ref(grad_output, x, weight, stride=1, padding=0, dilation=1,
     gx = gxp[:, :, pt:pt + x.shape[2], pl:pl + x.shape[3]]
     gb = gy.sum(axis=(0, 2, 3))
     return (gx[0] if unbatched else gx), gw, gb
+
+
+# ----------------------------------------------------------------------------
+# softmax, log_softmax, cross_entropy
+
+def _rows_along(x, dim):
+    """x (float64) with `dim` moved last and flattened to (rows, n), and a function
+    that puts such rows back into x's shape."""
+    moved = np.moveaxis(x, dim, -1)
+    rows = moved.reshape(-1, moved.shape[-1])
+
+    def restore(r):
+        return np.moveaxis(r.reshape(moved.shape), -1, dim)
+    return rows, restore
+
+
+def _log_softmax_row(row):
+    """log_softmax of one float64 row: (x - m) - log(sum(exp(x - m))), m = max.
+    NaN anywhere, +inf anywhere or a row of only -inf gives NaN everywhere."""
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        m = np.max(row)
+        shifted = row - m
+        return shifted - np.log(np.sum(np.exp(shifted)))
+
+
+def softmax_ref(x, dim, log=False):
+    """torch.nn.functional.softmax / log_softmax along dim, in float64, one row at a time."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 0:
+        return softmax_ref(x.reshape(1), 0, log).reshape(())
+    rows, restore = _rows_along(x, dim)
+    out = np.empty_like(rows)
+    for r in range(rows.shape[0]):
+        lp = _log_softmax_row(rows[r])
+        out[r] = lp if log else np.exp(lp)
+    return restore(out)
+
+
+def softmax_backward_ref(grad_output, x, dim, log=False):
+    """Gradient of sum(grad_output * f(x)) for f = softmax (grad = y * (g - sum(g * y)))
+    or log_softmax (grad = g - softmax(x) * sum(g)), one row at a time in float64."""
+    x = np.asarray(x, dtype=np.float64)
+    g = np.asarray(grad_output, dtype=np.float64)
+    if x.ndim == 0:
+        return softmax_backward_ref(g.reshape(1), x.reshape(1), 0, log).reshape(())
+    xr, restore = _rows_along(x, dim)
+    gr, _ = _rows_along(g, dim)
+    out = np.empty_like(xr)
+    for r in range(xr.shape[0]):
+        p = np.exp(_log_softmax_row(xr[r]))
+        if log:
+            out[r] = gr[r] - p * np.sum(gr[r])
+        else:
+            out[r] = p * (gr[r] - np.sum(gr[r] * p))
+    return restore(out)
+
+
+def _cross_entropy_rows(input, target):
+    """input as (rows, C) float64 with the class dimension (1, or 0 for 1-D) last, target as (rows,)."""
+    x = np.asarray(input, dtype=np.float64)
+    t = np.asarray(target).astype(np.int64)
+    if x.ndim == 1:
+        x, t = x[None, :], t.reshape(1)
+    c = x.shape[1]
+    rows = np.moveaxis(x, 1, -1).reshape(-1, c)
+    return rows, t.reshape(-1), c
+
+
+def cross_entropy_ref(input, target, weight=None, ignore_index=-100, reduction="mean",
+                      label_smoothing=0.0):
+    """torch.nn.functional.cross_entropy with class-index targets, in float64, row by row:
+    loss = (1 - eps) * -w[t] * lp[t] + eps / C * sum_c -w[c] * lp[c], 0 for ignored targets;
+    'mean' divides the sum by the sum of w[t] over the targets that are not ignored."""
+    rows, t, c = _cross_entropy_rows(input, target)
+    w = np.ones(c) if weight is None else np.asarray(weight, dtype=np.float64)
+    eps = float(label_smoothing)
+    losses = np.zeros(rows.shape[0])
+    denom = 0.0
+    with np.errstate(invalid="ignore", over="ignore"):
+        for r in range(rows.shape[0]):
+            if t[r] == ignore_index:
+                continue
+            assert 0 <= t[r] < c, t[r]
+            lp = _log_softmax_row(rows[r])
+            nll = -w[t[r]] * lp[t[r]]
+            loss = nll
+            if eps != 0.0:
+                loss = (1 - eps) * nll + eps / c * np.sum(-w * lp)
+            losses[r] = loss
+            denom += w[t[r]]
+    if reduction == "none":
+        return losses.reshape(np.shape(target))
+    total = np.sum(losses)
+    if reduction == "sum":
+        return np.float64(total)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.float64(total) / np.float64(denom)
+
+
+def cross_entropy_backward_ref(grad_output, input, target, weight=None, ignore_index=-100,
+                               reduction="mean", label_smoothing=0.0):
+    """Gradient of cross_entropy with respect to input, row by row in float64:
+    d loss_r / d x_r = (1 - eps) * w[t] * (p - onehot(t)) + eps / C * (p * sum(w) - w),
+    scaled by grad_output (per row for 'none'; divided by the mean's denominator for 'mean')."""
+    x = np.asarray(input, dtype=np.float64)
+    rows, t, c = _cross_entropy_rows(x, target)
+    w = np.ones(c) if weight is None else np.asarray(weight, dtype=np.float64)
+    eps = float(label_smoothing)
+    go = np.asarray(grad_output, dtype=np.float64)
+    if reduction == "none":
+        scales = go.reshape(-1)
+    else:
+        scales = np.full(rows.shape[0], float(go))
+        if reduction == "mean":
+            kept = [r for r in range(rows.shape[0]) if t[r] != ignore_index]
+            denom = sum(w[t[r]] for r in kept)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                scales = scales / np.float64(denom)
+    grad = np.zeros_like(rows)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for r in range(rows.shape[0]):
+            if t[r] == ignore_index:
+                continue
+            p = np.exp(_log_softmax_row(rows[r]))
+            onehot = np.zeros(c)
+            onehot[t[r]] = 1.0
+            d = (1 - eps) * w[t[r]] * (p - onehot) + eps / c * (p * np.sum(w) - w)
+            grad[r] = scales[r] * d
+    if x.ndim == 1:
+        return grad.reshape(x.shape)
+    moved_shape = (x.shape[0],) + x.shape[2:] + (c,)
+    return np.moveaxis(grad.reshape(moved_shape), -1, 1)

@@ -10,6 +10,7 @@ namespace tfg::bindings {
 void bind_core(py::module_& m);
 void bind_matmul(py::module_& m);
 void bind_conv2d(py::module_& m);
+void bind_softmax(py::module_& m);
 }  // namespace tfg::bindings
 
 PYBIND11_MODULE(_C, m) {
@@ -26,4 +27,5 @@ PYBIND11_MODULE(_C, m) {
   tfg::bindings::bind_core(m);
   tfg::bindings::bind_matmul(m);
   tfg::bindings::bind_conv2d(m);
+  tfg::bindings::bind_softmax(m);
 }

@@ -12,6 +12,10 @@
 //                                                      (max/min: b when either is NaN)
 //   Mask greater_or_nan(a, b): lanes where a > b or a is NaN; select(m, a, b) = m ? a : b
 //   reduce_add(), reduce_max()
+//   free function exp(a): e^a per lane within 1 ulp (simd/exp_constants.h); a below
+//     about ln(smallest normal) gives 0 (no denormal is ever computed), above
+//     ln(largest finite) +inf, NaN gives NaN (the scalar level calls std::exp, which
+//     keeps denormal results)
 //
 // Everything is declared in namespace tfg::TFG_ISA_NS so that the copies of
 // these inline functions compiled with different flags never merge at link time.

@@ -2,6 +2,8 @@
 #pragma once
 #include <immintrin.h>
 
+#include "simd/exp_constants.h"
+
 namespace tfg::TFG_ISA_NS {
 
 template <class T> struct Vec;
@@ -83,5 +85,52 @@ struct Vec<double> {
     return _mm_cvtsd_f64(_mm_max_sd(s, _mm_unpackhi_pd(s, s)));
   }
 };
+
+// e^x per lane (Note [exp polynomial] in exp_constants.h). n = round(x / ln2)
+// comes out of the magic-number addition t = x log2e + 1.5 * 2^23 (2^52 for
+// double), whose low mantissa bits then hold n. 2^n is applied as two factors
+// 2^floor(n/2) * 2^ceil(n/2), so that n from -126 to 128 (-1022 to 1024)
+// needs no special case: each factor is a normal number. x is clamped to
+// [kMin, kMax] first (Note [exp range]; max/min keep NaN as their second
+// operand) and lanes below kMin, -inf among them, are zeroed at the end.
+inline Vec<float> exp(Vec<float> x) {
+  using namespace simd_exp;
+  const __m256 shift = _mm256_set1_ps(0x1.8p23f);
+  const __m256 xc = _mm256_min_ps(_mm256_set1_ps(kMaxF), _mm256_max_ps(_mm256_set1_ps(kMinF), x.v));
+  const __m256 t = _mm256_fmadd_ps(xc, _mm256_set1_ps(kLog2eF), shift);
+  const __m256 n = _mm256_sub_ps(t, shift);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2HiF), xc);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2LoF), r);
+  __m256 p = _mm256_set1_ps(kQF[0]);
+  for (int i = 1; i < 5; ++i) p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kQF[i]));
+  const __m256 one = _mm256_set1_ps(1.0f);
+  p = _mm256_fmadd_ps(_mm256_fmadd_ps(p, r, one), r, one);
+  const __m256i u = _mm256_castps_si256(t), half = _mm256_srli_epi32(u, 1);
+  const __m256i bias = _mm256_set1_epi32(127);
+  const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(half, bias), 23));
+  const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(u, half), bias), 23));
+  const __m256 y = _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+  return {_mm256_andnot_ps(_mm256_cmp_ps(x.v, _mm256_set1_ps(kMinF), _CMP_LT_OQ), y)};
+}
+
+inline Vec<double> exp(Vec<double> x) {
+  using namespace simd_exp;
+  const __m256d shift = _mm256_set1_pd(0x1.8p52);
+  const __m256d xc = _mm256_min_pd(_mm256_set1_pd(kMaxD), _mm256_max_pd(_mm256_set1_pd(kMinD), x.v));
+  const __m256d t = _mm256_fmadd_pd(xc, _mm256_set1_pd(kLog2eD), shift);
+  const __m256d n = _mm256_sub_pd(t, shift);
+  __m256d r = _mm256_fnmadd_pd(n, _mm256_set1_pd(kLn2HiD), xc);
+  r = _mm256_fnmadd_pd(n, _mm256_set1_pd(kLn2LoD), r);
+  __m256d p = _mm256_set1_pd(kQD[0]);
+  for (int i = 1; i < 10; ++i) p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(kQD[i]));
+  const __m256d one = _mm256_set1_pd(1.0);
+  p = _mm256_fmadd_pd(_mm256_fmadd_pd(p, r, one), r, one);
+  const __m256i u = _mm256_castpd_si256(t), half = _mm256_srli_epi64(u, 1);
+  const __m256i bias = _mm256_set1_epi64x(1023);
+  const __m256d s1 = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(half, bias), 52));
+  const __m256d s2 = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(_mm256_sub_epi64(u, half), bias), 52));
+  const __m256d y = _mm256_mul_pd(_mm256_mul_pd(p, s1), s2);
+  return {_mm256_andnot_pd(_mm256_cmp_pd(x.v, _mm256_set1_pd(kMinD), _CMP_LT_OQ), y)};
+}
 
 }  // namespace tfg::TFG_ISA_NS

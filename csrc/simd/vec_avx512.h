@@ -2,6 +2,8 @@
 #pragma once
 #include <immintrin.h>
 
+#include "simd/exp_constants.h"
+
 namespace tfg::TFG_ISA_NS {
 
 template <class T> struct Vec;
@@ -65,5 +67,40 @@ struct Vec<double> {
   friend Vec select(Mask m, Vec a, Vec b) { return {_mm512_mask_blend_pd(m, b.v, a.v)}; }
   double reduce_max() const { return _mm512_reduce_max_pd(v); }
 };
+
+// e^x per lane (Note [exp polynomial] in exp_constants.h): n = round(x / ln2)
+// by roundscale, 2^n applied by scalef (exact for any n, no exponent-field
+// arithmetic). x is clamped to kMax (Note [exp range]; min keeps NaN as its
+// second operand) and lanes below kMin, -inf among them, are left out of the
+// zero-masked scalef, so they give 0 and never a denormal.
+inline Vec<float> exp(Vec<float> x) {
+  using namespace simd_exp;
+  const __m512 xc = _mm512_min_ps(_mm512_set1_ps(kMaxF), x.v);
+  const __mmask16 keep = _mm512_cmp_ps_mask(x.v, _mm512_set1_ps(kMinF), _CMP_NLT_UQ);
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(kLog2eF)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2HiF), xc);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2LoF), r);
+  __m512 p = _mm512_set1_ps(kQF[0]);
+  for (int i = 1; i < 5; ++i) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kQF[i]));
+  const __m512 one = _mm512_set1_ps(1.0f);
+  p = _mm512_fmadd_ps(_mm512_fmadd_ps(p, r, one), r, one);
+  return {_mm512_maskz_scalef_ps(keep, p, n)};
+}
+
+inline Vec<double> exp(Vec<double> x) {
+  using namespace simd_exp;
+  const __m512d xc = _mm512_min_pd(_mm512_set1_pd(kMaxD), x.v);
+  const __mmask8 keep = _mm512_cmp_pd_mask(x.v, _mm512_set1_pd(kMinD), _CMP_NLT_UQ);
+  const __m512d n = _mm512_roundscale_pd(_mm512_mul_pd(xc, _mm512_set1_pd(kLog2eD)),
+                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512d r = _mm512_fnmadd_pd(n, _mm512_set1_pd(kLn2HiD), xc);
+  r = _mm512_fnmadd_pd(n, _mm512_set1_pd(kLn2LoD), r);
+  __m512d p = _mm512_set1_pd(kQD[0]);
+  for (int i = 1; i < 10; ++i) p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(kQD[i]));
+  const __m512d one = _mm512_set1_pd(1.0);
+  p = _mm512_fmadd_pd(_mm512_fmadd_pd(p, r, one), r, one);
+  return {_mm512_maskz_scalef_pd(keep, p, n)};
+}
 
 }  // namespace tfg::TFG_ISA_NS

@@ -33,4 +33,8 @@ struct Vec {
   T reduce_max() const { return v; }
 };
 
+// e^x; the portable level uses the C library's (denormal results are kept there).
+template <class T>
+inline Vec<T> exp(Vec<T> x) { return {std::exp(x.v)}; }
+
 }  // namespace tfg::TFG_ISA_NS

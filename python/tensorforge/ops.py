@@ -4,6 +4,8 @@ NumPy in gives NumPy out; C-contiguous float32/float64 inputs are not copied
 and non-contiguous ones are read through their strides. Bad input raises
 TypeError / ValueError naming the argument.
 """
+import numpy as np
+
 from . import _C
 
 
@@ -31,4 +33,44 @@ def conv2d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, 
                               tuple(bool(m) for m in output_mask))
 
 
-__all__ = ["matmul", "linear", "conv2d", "conv2d_backward"]
+def softmax(x, dim):
+    """``torch.nn.functional.softmax(x, dim)``; a row of only -inf gives NaN as in PyTorch."""
+    return _C.softmax(x, dim)
+
+
+def log_softmax(x, dim):
+    """``torch.nn.functional.log_softmax(x, dim)``."""
+    return _C.log_softmax(x, dim)
+
+
+def softmax_backward(grad_output, x, dim, output=None):
+    """Gradient of ``softmax`` -> ``(grad_x,)``; pass the forward's ``output`` to skip recomputing it."""
+    return _C.softmax_backward(grad_output, x, dim, output)
+
+
+def log_softmax_backward(grad_output, x, dim, output=None):
+    """Gradient of ``log_softmax`` -> ``(grad_x,)``; ``output`` is the forward's result, if kept."""
+    return _C.log_softmax_backward(grad_output, x, dim, output)
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0):
+    """``torch.nn.functional.cross_entropy`` with class-index targets (int64 or int32),
+    log-softmax and NLL fused per row."""
+    return _C.cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
+
+
+def cross_entropy_backward(grad_output, input, target, weight=None, ignore_index=-100,
+                           reduction="mean", label_smoothing=0.0):
+    """Gradient of ``cross_entropy`` with respect to ``input`` -> ``(grad_input,)``.
+    ``grad_output`` is a scalar for reduction "mean"/"sum", the target's shape for "none"."""
+    if isinstance(grad_output, np.generic):
+        grad_output = np.asarray(grad_output)
+    elif isinstance(grad_output, (int, float)):
+        grad_output = np.asarray(grad_output, dtype=getattr(input, "dtype", None))
+    return _C.cross_entropy_backward(grad_output, input, target, weight, ignore_index, reduction,
+                                     label_smoothing)
+
+
+__all__ = ["matmul", "linear", "conv2d", "conv2d_backward", "softmax", "log_softmax",
+           "softmax_backward", "log_softmax_backward", "cross_entropy", "cross_entropy_backward"]
