@@ -9,6 +9,7 @@ namespace py = pybind11;
 namespace tfg::bindings {
 void bind_core(py::module_& m);
 void bind_matmul(py::module_& m);
+void bind_pooling(py::module_& m);
 }  // namespace tfg::bindings
 
 PYBIND11_MODULE(_C, m) {
@@ -24,4 +25,5 @@ PYBIND11_MODULE(_C, m) {
   });
   tfg::bindings::bind_core(m);
   tfg::bindings::bind_matmul(m);
+  tfg::bindings::bind_pooling(m);
 }

@@ -12,6 +12,8 @@
 //                                                      (max/min: b when either is NaN)
 //   Mask greater_or_nan(a, b): lanes where a > b or a is NaN; select(m, a, b) = m ? a : b
 //   reduce_add(), reduce_max()
+//   load_deinterleave2(p, even, odd): reads p[0, 2W); even[j] = p[2j], odd[j] = p[2j + 1]
+//   interleave2(a, b, lo, hi): (lo, hi) = a0 b0 a1 b1 ... (the inverse of the above)
 //
 // Everything is declared in namespace tfg::TFG_ISA_NS so that the copies of
 // these inline functions compiled with different flags never merge at link time.

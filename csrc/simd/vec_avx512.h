@@ -34,6 +34,17 @@ struct Vec<float> {
   }
   friend Vec select(Mask m, Vec a, Vec b) { return {_mm512_mask_blend_ps(m, b.v, a.v)}; }
   float reduce_max() const { return _mm512_reduce_max_ps(v); }
+  static void load_deinterleave2(const float* p, Vec& even, Vec& odd) {
+    const __m512 a = _mm512_loadu_ps(p), b = _mm512_loadu_ps(p + 16);
+    const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    even.v = _mm512_permutex2var_ps(a, ie, b);
+    odd.v = _mm512_permutex2var_ps(a, _mm512_add_epi32(ie, _mm512_set1_epi32(1)), b);
+  }
+  friend void interleave2(Vec a, Vec b, Vec& lo, Vec& hi) {
+    const __m512i il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    lo.v = _mm512_permutex2var_ps(a.v, il, b.v);
+    hi.v = _mm512_permutex2var_ps(a.v, _mm512_add_epi32(il, _mm512_set1_epi32(8)), b.v);
+  }
 };
 
 template <>
@@ -64,6 +75,17 @@ struct Vec<double> {
   }
   friend Vec select(Mask m, Vec a, Vec b) { return {_mm512_mask_blend_pd(m, b.v, a.v)}; }
   double reduce_max() const { return _mm512_reduce_max_pd(v); }
+  static void load_deinterleave2(const double* p, Vec& even, Vec& odd) {
+    const __m512d a = _mm512_loadu_pd(p), b = _mm512_loadu_pd(p + 8);
+    const __m512i ie = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+    even.v = _mm512_permutex2var_pd(a, ie, b);
+    odd.v = _mm512_permutex2var_pd(a, _mm512_add_epi64(ie, _mm512_set1_epi64(1)), b);
+  }
+  friend void interleave2(Vec a, Vec b, Vec& lo, Vec& hi) {
+    const __m512i il = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11);
+    lo.v = _mm512_permutex2var_pd(a.v, il, b.v);
+    hi.v = _mm512_permutex2var_pd(a.v, _mm512_add_epi64(il, _mm512_set1_epi64(4)), b.v);
+  }
 };
 
 }  // namespace tfg::TFG_ISA_NS

@@ -31,6 +31,8 @@ struct Vec {
   friend Mask greater_or_nan(Vec a, Vec b) { return a.v > b.v || std::isnan(a.v); }
   friend Vec select(Mask m, Vec a, Vec b) { return m ? a : b; }
   T reduce_max() const { return v; }
+  static void load_deinterleave2(const T* p, Vec& even, Vec& odd) { even.v = p[0]; odd.v = p[1]; }
+  friend void interleave2(Vec a, Vec b, Vec& lo, Vec& hi) { lo = a; hi = b; }
 };
 
 }  // namespace tfg::TFG_ISA_NS
