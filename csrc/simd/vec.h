@@ -14,6 +14,8 @@
 //   reduce_add(), reduce_max()
 //   load_deinterleave2(p, even, odd): reads p[0, 2W); even[j] = p[2j], odd[j] = p[2j + 1]
 //   interleave2(a, b, lo, hi): (lo, hi) = a0 b0 a1 b1 ... (the inverse of the above)
+//   store_int64(p, n): the first n <= W lanes, integers below 2^31 (float) or 2^51
+//                      (double) in magnitude, stored as int64 at p (any alignment)
 //
 // Everything is declared in namespace tfg::TFG_ISA_NS so that the copies of
 // these inline functions compiled with different flags never merge at link time.

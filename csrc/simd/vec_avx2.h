@@ -57,6 +57,19 @@ struct Vec<float> {
     lo.v = _mm256_permute2f128_ps(l, h, 0x20);
     hi.v = _mm256_permute2f128_ps(l, h, 0x31);
   }
+  void store_int64(int64_t* p, int n) const {
+    const __m256i i32 = _mm256_cvttps_epi32(v);
+    const __m256i lo = _mm256_cvtepi32_epi64(_mm256_castsi256_si128(i32));
+    const __m256i hi = _mm256_cvtepi32_epi64(_mm256_extracti128_si256(i32, 1));
+    if (n >= 8) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), lo);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + 4), hi);
+      return;
+    }
+    const __m256i lane = _mm256_setr_epi64x(0, 1, 2, 3);
+    _mm256_maskstore_epi64(reinterpret_cast<long long*>(p), _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), lane), lo);
+    _mm256_maskstore_epi64(reinterpret_cast<long long*>(p + 4), _mm256_cmpgt_epi64(_mm256_set1_epi64x(n - 4), lane), hi);
+  }
 };
 
 template <>
@@ -104,6 +117,13 @@ struct Vec<double> {
     const __m256d l = _mm256_unpacklo_pd(a.v, b.v), h = _mm256_unpackhi_pd(a.v, b.v);
     lo.v = _mm256_permute2f128_pd(l, h, 0x20);
     hi.v = _mm256_permute2f128_pd(l, h, 0x31);
+  }
+  void store_int64(int64_t* p, int n) const {
+    // Integers below 2^51 in magnitude: adding 1.5 * 2^52 puts them in the low mantissa bits.
+    const __m256d magic = _mm256_set1_pd(6755399441055744.0);
+    const __m256i i64 = _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(v, magic)), _mm256_castpd_si256(magic));
+    if (n >= 4) _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), i64);
+    else _mm256_maskstore_epi64(reinterpret_cast<long long*>(p), lanes_below(n), i64);
   }
 };
 

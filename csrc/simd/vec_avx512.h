@@ -45,6 +45,18 @@ struct Vec<float> {
     lo.v = _mm512_permutex2var_ps(a.v, il, b.v);
     hi.v = _mm512_permutex2var_ps(a.v, _mm512_add_epi32(il, _mm512_set1_epi32(8)), b.v);
   }
+  void store_int64(int64_t* p, int n) const {
+    const __m512i lo = _mm512_cvttps_epi64(_mm512_castps512_ps256(v));
+    const __m512i hi = _mm512_cvttps_epi64(_mm512_extractf32x8_ps(v, 1));
+    if (n >= 16) {
+      _mm512_storeu_si512(p, lo);
+      _mm512_storeu_si512(p + 8, hi);
+      return;
+    }
+    const unsigned m = (1u << n) - 1;
+    _mm512_mask_storeu_epi64(p, static_cast<__mmask8>(m), lo);
+    _mm512_mask_storeu_epi64(p + 8, static_cast<__mmask8>(m >> 8), hi);
+  }
 };
 
 template <>
@@ -85,6 +97,11 @@ struct Vec<double> {
     const __m512i il = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11);
     lo.v = _mm512_permutex2var_pd(a.v, il, b.v);
     hi.v = _mm512_permutex2var_pd(a.v, _mm512_add_epi64(il, _mm512_set1_epi64(4)), b.v);
+  }
+  void store_int64(int64_t* p, int n) const {
+    const __m512i i64 = _mm512_cvttpd_epi64(v);
+    if (n >= 8) _mm512_storeu_si512(p, i64);
+    else _mm512_mask_storeu_epi64(p, static_cast<__mmask8>((1u << n) - 1), i64);
   }
 };
 

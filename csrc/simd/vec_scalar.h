@@ -33,6 +33,7 @@ struct Vec {
   T reduce_max() const { return v; }
   static void load_deinterleave2(const T* p, Vec& even, Vec& odd) { even.v = p[0]; odd.v = p[1]; }
   friend void interleave2(Vec a, Vec b, Vec& lo, Vec& hi) { lo = a; hi = b; }
+  void store_int64(int64_t* p, int n) const { if (n > 0) *p = static_cast<int64_t>(v); }
 };
 
 }  // namespace tfg::TFG_ISA_NS
