@@ -399,6 +399,35 @@ void add_interleaved(T* dst, const T* a, const T* b, int64_t n) {
   }
 }
 
+// Note [fresh rows]: the backwards add one contribution row into several
+// input rows, output row after output row, and the input rows they reach only
+// move down. So a row reached for the first time is stored rather than added
+// to a zeroed plane, rows passed over are zeroed, and only rows that windows
+// share are read back: non-overlapping windows write each element once.
+template <class T>
+class RowWriter {
+ public:
+  RowWriter(T* plane, int64_t width) : plane_(plane), width_(width) {}
+  void add(int64_t h, const T* row) {
+    T* dst = plane_ + h * width_;
+    if (h < done_) {
+      add_row(dst, row, width_);
+      return;
+    }
+    if (h > done_) std::memset(plane_ + done_ * width_, 0, sizeof(T) * (h - done_) * width_);
+    copy_row(dst, row, width_);
+    done_ = h + 1;
+  }
+  void finish(int64_t height) {
+    if (height > done_) std::memset(plane_ + done_ * width_, 0, sizeof(T) * (height - done_) * width_);
+  }
+
+ private:
+  T* plane_;
+  int64_t width_, done_ = 0;
+};
+
+
 
 // Note [avg divisor]: PyTorch clips the window to the padded input
 // [-ph, ih + ph) x [-pw, iw + pw) for count_include_pad (so with ceil_mode a
@@ -506,7 +535,7 @@ class AvgPool {
     const int64_t len = std::max(src_.len, g.pw + g.iw);
     if (acc_.size() < static_cast<size_t>(len)) acc_.resize(len);
     if (scaled_.size() < colf_.size()) scaled_.resize(colf_.size());
-    std::memset(gx, 0, sizeof(T) * g.ih * g.iw);
+    RowWriter<T> out(gx, g.iw);
     for (int64_t oh = 0; oh < g.oh; ++oh) {
       const AvgRow r = avg_row(g, oh);
       if (r.t.empty()) continue;
@@ -543,8 +572,9 @@ class AvgPool {
             for (int64_t c = 0; c < g.kw; ++c) base[o * g.sw + c] += s[o];
         }
       }
-      for (int64_t h = r.t.t0; h < r.t.t1; ++h) add_row(gx + (r.hstart + h) * g.iw, contrib, g.iw);
+      for (int64_t h = r.t.t0; h < r.t.t1; ++h) out.add(r.hstart + h, contrib);
     }
+    out.finish(g.ih);
   }
 
   const PoolGeometry& g_;
@@ -601,8 +631,7 @@ void adaptive_avg_backward(const PoolGeometry& g, int64_t planes, const T* go, T
   std::vector<T> band(g.iw);
   for (int64_t p = 0; p < planes; ++p) {
     const T* gp = go + p * g.oh * g.ow;
-    T* xp = gx + p * g.ih * g.iw;
-    std::memset(xp, 0, sizeof(T) * g.ih * g.iw);
+    RowWriter<T> out(gx + p * g.ih * g.iw, g.iw);
     for (int64_t i = 0; i < g.oh; ++i) {
       const int64_t h0 = bin_start(i, g.ih, g.oh), h1 = bin_end(i, g.ih, g.oh);
       std::fill(band.begin(), band.end(), T(0));
@@ -611,8 +640,9 @@ void adaptive_avg_backward(const PoolGeometry& g, int64_t planes, const T* go, T
         const T v = gp[i * g.ow + j] / T((h1 - h0) * (w1 - w0));
         for (int64_t w = w0; w < w1; ++w) band[w] += v;
       }
-      for (int64_t h = h0; h < h1; ++h) add_row(xp + h * g.iw, band.data(), g.iw);
+      for (int64_t h = h0; h < h1; ++h) out.add(h, band.data());
     }
+    out.finish(g.ih);
   }
 }
 
