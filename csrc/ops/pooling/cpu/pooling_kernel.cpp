@@ -15,7 +15,6 @@ namespace tfg::TFG_ISA_NS {
 namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
-int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
 // The taps t in [t0, t1) of a window start + t * d (t < k) that fall inside [0, n).
 struct Taps {
