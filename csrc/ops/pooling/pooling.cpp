@@ -5,8 +5,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstring>
 #include <string>
+#include <type_traits>
 
 #include "core/parallel.h"
 
@@ -218,7 +218,8 @@ Array max_pool2d_backward(const Array& grad_output_in, const Array& x_in, const 
                     ", got ", shape_str(indices_in->shape));
     indices = contiguous(*indices_in);
   }
-  const Array x = contiguous(x_in), grad_output = contiguous(grad_output_in);
+  // With indices, x only gives the shape: no copy of an odd layout.
+  const Array x = indices_in ? x_in : contiguous(x_in), grad_output = contiguous(grad_output_in);
   Array grad_x = Array::empty(x.shape, x.dtype);
   const int64_t in = g.ih * g.iw, on = g.oh * g.ow;
   std::atomic<bool> bad{false};
