@@ -602,9 +602,28 @@ void avg_backward(const PoolGeometry& g, int64_t planes, const T* go, T* gx) {
 int64_t bin_start(int64_t i, int64_t n, int64_t out) { return i * n / out; }
 int64_t bin_end(int64_t i, int64_t n, int64_t out) { return ((i + 1) * n + out - 1) / out; }
 
+// Sum of n contiguous elements, four vectors in flight.
+template <class T>
+T sum_contiguous(const T* p, int64_t n) {
+  using V = Vec<T>;
+  constexpr int W = V::W;
+  V a0 = V::zero(), a1 = V::zero(), a2 = V::zero(), a3 = V::zero();
+  int64_t j = 0;
+  for (; j + 4 * W <= n; j += 4 * W) {
+    a0 = a0 + V::loadu(p + j);
+    a1 = a1 + V::loadu(p + j + W);
+    a2 = a2 + V::loadu(p + j + 2 * W);
+    a3 = a3 + V::loadu(p + j + 3 * W);
+  }
+  for (; j + W <= n; j += W) a0 = a0 + V::loadu(p + j);
+  if (j < n) a1 = a1 + V::loadu_partial(p + j, static_cast<int>(n - j));
+  return ((a0 + a1) + (a2 + a3)).reduce_add();
+}
+
 // Note [adaptive bands]: an output row's bin is a band of whole input rows;
 // their column sums (vector adds along the row) are formed once and each
-// output of the row sums its bin's columns of them.
+// output of the row sums its bin's columns of them. With one output column
+// (global pooling) the band is contiguous and summed as one run.
 template <class T>
 void adaptive_avg_forward(const PoolGeometry& g, int64_t planes, const T* x, T* out) {
   std::vector<T> colsum(g.iw);
@@ -613,6 +632,10 @@ void adaptive_avg_forward(const PoolGeometry& g, int64_t planes, const T* x, T* 
     T* op = out + p * g.oh * g.ow;
     for (int64_t i = 0; i < g.oh; ++i) {
       const int64_t h0 = bin_start(i, g.ih, g.oh), h1 = bin_end(i, g.ih, g.oh);
+      if (g.ow == 1) {
+        op[i] = sum_contiguous(xp + h0 * g.iw, (h1 - h0) * g.iw) / T((h1 - h0) * g.iw);
+        continue;
+      }
       std::memcpy(colsum.data(), xp + h0 * g.iw, sizeof(T) * g.iw);
       for (int64_t h = h0 + 1; h < h1; ++h) add_row(colsum.data(), xp + h * g.iw, g.iw);
       for (int64_t j = 0; j < g.ow; ++j) {
