@@ -105,7 +105,8 @@ def conv2d_padding(kernel, dilation, padding):
 
 
 def _pair(v):
-    return (v, v) if isinstance(v, int) else tuple(v)
+    """An int (or NumPy integer) as (v, v); a pair as a tuple."""
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
 
 def _conv_setup(x, weight, stride, padding, dilation):
@@ -311,3 +312,191 @@ def cross_entropy_backward_ref(grad_output, input, target, weight=None, ignore_i
         return grad.reshape(x.shape)
     moved_shape = (x.shape[0],) + x.shape[2:] + (c,)
     return np.moveaxis(grad.reshape(moved_shape), -1, 1)
+
+
+# ----------------------------------------------------------------------------
+# 2-D pooling (F.max_pool2d, F.avg_pool2d, F.adaptive_avg_pool2d and their
+# gradients), one output element at a time over every plane at once: the
+# window of output (oh, ow) starts at (oh * sh - ph, ow * sw - pw) and its taps
+# are checked against the input bounds one by one.
+
+def pool_output_size(n, k, s, p, d, ceil_mode):
+    """PyTorch's pooling_output_shape for one dimension."""
+    span = n + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)
+    out = span // s + 1  # floor division, also for negative spans
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1  # the last window must start inside the input or the left padding
+    return out
+
+
+def _planes(x):
+    """(N, C, H, W) or (C, H, W) -> float64 (planes, H, W) and the leading shape."""
+    x = np.asarray(x, dtype=np.float64)
+    assert x.ndim in (3, 4)
+    return x.reshape((-1,) + x.shape[-2:]), x.shape[:-2]
+
+
+def _pool_options(kernel_size, stride, padding, dilation):
+    k = _pair(kernel_size)
+    s = k if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) else _pair(stride)
+    return k, s, _pair(padding), _pair(dilation)
+
+
+def max_pool2d_ref(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """(out, indices) as F.max_pool2d(..., return_indices=True), in float64.
+
+    Taps are scanned row by row; a tap wins when v > best or v is NaN, starting
+    from best = -inf and the first in-bounds position (so ties keep the first
+    maximum, the last NaN wins, an all -inf window points at its first
+    in-bounds element). A window with no element inside the input gives -inf
+    and index -1.
+    """
+    xp, lead = _planes(x)
+    planes, h, w = xp.shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = _pool_options(kernel_size, stride, padding, dilation)
+    oh_n = pool_output_size(h, kh, sh, ph, dh, ceil_mode)
+    ow_n = pool_output_size(w, kw, sw, pw, dw, ceil_mode)
+    out = np.full((planes, oh_n, ow_n), -np.inf)
+    ind = np.full((planes, oh_n, ow_n), -1, dtype=np.int64)
+    for oh in range(oh_n):
+        for ow in range(ow_n):
+            best = np.full(planes, -np.inf)
+            arg = np.full(planes, -1, dtype=np.int64)
+            first = True
+            for i in range(kh):
+                hh = oh * sh - ph + i * dh
+                if not 0 <= hh < h:
+                    continue
+                for j in range(kw):
+                    ww = ow * sw - pw + j * dw
+                    if not 0 <= ww < w:
+                        continue
+                    if first:
+                        arg[:] = hh * w + ww
+                        first = False
+                    v = xp[:, hh, ww]
+                    take = (v > best) | np.isnan(v)
+                    best = np.where(take, v, best)
+                    arg = np.where(take, hh * w + ww, arg)
+            out[:, oh, ow] = best
+            ind[:, oh, ow] = arg
+    return out.reshape(lead + (oh_n, ow_n)), ind.reshape(lead + (oh_n, ow_n))
+
+
+def max_pool2d_backward_ref(grad_output, x, kernel_size, stride=None, padding=0, dilation=1,
+                            ceil_mode=False, indices=None):
+    """grad_x: each output's gradient added at its argmax (indices, or recomputed)."""
+    xp, lead = _planes(x)
+    if indices is None:
+        indices = max_pool2d_ref(x, kernel_size, stride, padding, dilation, ceil_mode)[1]
+    g = np.asarray(grad_output, dtype=np.float64).reshape(xp.shape[0], -1)
+    ind = np.asarray(indices).reshape(xp.shape[0], -1)
+    gx = np.zeros((xp.shape[0], xp.shape[1] * xp.shape[2]))
+    for p in range(xp.shape[0]):
+        for o in range(ind.shape[1]):
+            if ind[p, o] >= 0:
+                gx[p, ind[p, o]] += g[p, o]
+    return gx.reshape(np.shape(x))
+
+
+def _avg_windows(h, w, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    """(oh_n, ow_n) and, for every output of avg_pool2d, (oh, ow, rows, cols, divisor)."""
+    (kh, kw), (sh, sw), (ph, pw), _ = _pool_options(kernel_size, stride, padding, 1)
+    oh_n = pool_output_size(h, kh, sh, ph, 1, ceil_mode)
+    ow_n = pool_output_size(w, kw, sw, pw, 1, ceil_mode)
+    windows = []
+    for oh in range(oh_n):
+        for ow in range(ow_n):
+            h0, w0 = oh * sh - ph, ow * sw - pw
+            h1, w1 = min(h0 + kh, h + ph), min(w0 + kw, w + pw)  # clipped to the padded input
+            pool_size = (h1 - h0) * (w1 - w0)
+            h0, w0, h1, w1 = max(h0, 0), max(w0, 0), min(h1, h), min(w1, w)
+            if divisor_override is not None:
+                divisor = divisor_override
+            elif count_include_pad:
+                divisor = pool_size
+            else:
+                divisor = (h1 - h0) * (w1 - w0)
+            windows.append((oh, ow, range(h0, h1), range(w0, w1), divisor))
+    return (oh_n, ow_n), windows
+
+
+def avg_pool2d_ref(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                   divisor_override=None):
+    """F.avg_pool2d in float64 (a window with no input element gives 0)."""
+    xp, lead = _planes(x)
+    shape, windows = _avg_windows(xp.shape[1], xp.shape[2], kernel_size, stride, padding,
+                                  ceil_mode, count_include_pad, divisor_override)
+    out = np.zeros((xp.shape[0],) + shape)
+    for oh, ow, rows, cols, divisor in windows:
+        total = np.zeros(xp.shape[0])
+        for hh in rows:
+            for ww in cols:
+                total = total + xp[:, hh, ww]
+        if len(rows) and len(cols):
+            out[:, oh, ow] = total / divisor
+    return out.reshape(lead + shape)
+
+
+def avg_pool2d_backward_ref(grad_output, x, kernel_size, stride=None, padding=0, ceil_mode=False,
+                            count_include_pad=True, divisor_override=None):
+    """grad_x: each output's gradient / divisor added over its (clipped) window."""
+    xp, lead = _planes(x)
+    shape, windows = _avg_windows(xp.shape[1], xp.shape[2], kernel_size, stride, padding,
+                                  ceil_mode, count_include_pad, divisor_override)
+    g = np.asarray(grad_output, dtype=np.float64).reshape((xp.shape[0],) + shape)
+    gx = np.zeros(xp.shape)
+    for oh, ow, rows, cols, divisor in windows:
+        for hh in rows:
+            for ww in cols:
+                gx[:, hh, ww] += g[:, oh, ow] / divisor
+    return gx.reshape(np.shape(x))
+
+
+def _adaptive_bins(n, out):
+    """PyTorch's bins: output i covers [floor(i * n / out), ceil((i + 1) * n / out))."""
+    return [(i * n // out, -((-(i + 1) * n) // out)) for i in range(out)]
+
+
+def _adaptive_size(x_shape, output_size):
+    oh, ow = _pair(output_size)
+    return (x_shape[-2] if oh is None else oh), (x_shape[-1] if ow is None else ow)
+
+
+def adaptive_avg_pool2d_ref(x, output_size):
+    """F.adaptive_avg_pool2d in float64."""
+    xp, lead = _planes(x)
+    oh_n, ow_n = _adaptive_size(xp.shape, output_size)
+    out = np.zeros((xp.shape[0], oh_n, ow_n))
+    for oh, (h0, h1) in enumerate(_adaptive_bins(xp.shape[1], oh_n)):
+        for ow, (w0, w1) in enumerate(_adaptive_bins(xp.shape[2], ow_n)):
+            total = np.zeros(xp.shape[0])
+            for hh in range(h0, h1):
+                for ww in range(w0, w1):
+                    total = total + xp[:, hh, ww]
+            out[:, oh, ow] = total / ((h1 - h0) * (w1 - w0))
+    return out.reshape(lead + (oh_n, ow_n))
+
+
+def adaptive_avg_pool2d_backward_ref(grad_output, x, output_size):
+    """grad_x: each output's gradient / bin area added over its bin."""
+    xp, lead = _planes(x)
+    oh_n, ow_n = _adaptive_size(xp.shape, output_size)
+    g = np.asarray(grad_output, dtype=np.float64).reshape((xp.shape[0], oh_n, ow_n))
+    gx = np.zeros(xp.shape)
+    for oh, (h0, h1) in enumerate(_adaptive_bins(xp.shape[1], oh_n)):
+        for ow, (w0, w1) in enumerate(_adaptive_bins(xp.shape[2], ow_n)):
+            gx[:, h0:h1, w0:w1] += g[:, oh, ow, None, None] / ((h1 - h0) * (w1 - w0))
+    return gx.reshape(np.shape(x))
+
+
+def sum_tolerance(dtype, terms, *arrays, c=4.0):
+    """(rtol, atol) for a sum of `terms` products/values of `arrays` in `dtype`
+    (divided by a count, which adds one rounding): the gemm_tolerance bound
+    with K = terms."""
+    eps = float(np.finfo(dtype).eps)
+    terms = max(int(terms), 1) + 1
+    scale = 1.0
+    for a in arrays:
+        scale *= max(_absmax(a), 1e-300)
+    return c * eps * terms, max(c * eps * terms * scale, float(np.finfo(dtype).tiny))

@@ -11,6 +11,7 @@ void bind_core(py::module_& m);
 void bind_matmul(py::module_& m);
 void bind_conv2d(py::module_& m);
 void bind_softmax(py::module_& m);
+void bind_pooling(py::module_& m);
 }  // namespace tfg::bindings
 
 PYBIND11_MODULE(_C, m) {
@@ -28,4 +29,5 @@ PYBIND11_MODULE(_C, m) {
   tfg::bindings::bind_matmul(m);
   tfg::bindings::bind_conv2d(m);
   tfg::bindings::bind_softmax(m);
+  tfg::bindings::bind_pooling(m);
 }

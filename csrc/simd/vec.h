@@ -16,6 +16,10 @@
 //     about ln(smallest normal) gives 0 (no denormal is ever computed), above
 //     ln(largest finite) +inf, NaN gives NaN (the scalar level calls std::exp, which
 //     keeps denormal results)
+//   load_deinterleave2(p, even, odd): reads p[0, 2W); even[j] = p[2j], odd[j] = p[2j + 1]
+//   interleave2(a, b, lo, hi): (lo, hi) = a0 b0 a1 b1 ... (the inverse of the above)
+//   store_int64(p, n): the first n <= W lanes, integers below 2^31 (float) or 2^51
+//                      (double) in magnitude, stored as int64 at p (any alignment)
 //
 // Everything is declared in namespace tfg::TFG_ISA_NS so that the copies of
 // these inline functions compiled with different flags never merge at link time.

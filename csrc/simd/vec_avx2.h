@@ -46,6 +46,32 @@ struct Vec<float> {
     s = _mm_max_ps(s, _mm_movehl_ps(s, s));
     return _mm_cvtss_f32(_mm_max_ss(s, _mm_movehdup_ps(s)));
   }
+  static void load_deinterleave2(const float* p, Vec& even, Vec& odd) {
+    const __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
+    // Within 128-bit halves, then the middle 64-bit quarters swapped into order.
+    const __m256 e = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+    const __m256 o = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+    even.v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
+    odd.v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)));
+  }
+  friend void interleave2(Vec a, Vec b, Vec& lo, Vec& hi) {
+    const __m256 l = _mm256_unpacklo_ps(a.v, b.v), h = _mm256_unpackhi_ps(a.v, b.v);
+    lo.v = _mm256_permute2f128_ps(l, h, 0x20);
+    hi.v = _mm256_permute2f128_ps(l, h, 0x31);
+  }
+  void store_int64(int64_t* p, int n) const {
+    const __m256i i32 = _mm256_cvttps_epi32(v);
+    const __m256i lo = _mm256_cvtepi32_epi64(_mm256_castsi256_si128(i32));
+    const __m256i hi = _mm256_cvtepi32_epi64(_mm256_extracti128_si256(i32, 1));
+    if (n >= 8) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), lo);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + 4), hi);
+      return;
+    }
+    const __m256i lane = _mm256_setr_epi64x(0, 1, 2, 3);
+    _mm256_maskstore_epi64(reinterpret_cast<long long*>(p), _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), lane), lo);
+    _mm256_maskstore_epi64(reinterpret_cast<long long*>(p + 4), _mm256_cmpgt_epi64(_mm256_set1_epi64x(n - 4), lane), hi);
+  }
 };
 
 template <>
@@ -83,6 +109,23 @@ struct Vec<double> {
   double reduce_max() const {
     __m128d s = _mm_max_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
     return _mm_cvtsd_f64(_mm_max_sd(s, _mm_unpackhi_pd(s, s)));
+  }
+  static void load_deinterleave2(const double* p, Vec& even, Vec& odd) {
+    const __m256d a = _mm256_loadu_pd(p), b = _mm256_loadu_pd(p + 4);
+    even.v = _mm256_permute4x64_pd(_mm256_unpacklo_pd(a, b), _MM_SHUFFLE(3, 1, 2, 0));
+    odd.v = _mm256_permute4x64_pd(_mm256_unpackhi_pd(a, b), _MM_SHUFFLE(3, 1, 2, 0));
+  }
+  friend void interleave2(Vec a, Vec b, Vec& lo, Vec& hi) {
+    const __m256d l = _mm256_unpacklo_pd(a.v, b.v), h = _mm256_unpackhi_pd(a.v, b.v);
+    lo.v = _mm256_permute2f128_pd(l, h, 0x20);
+    hi.v = _mm256_permute2f128_pd(l, h, 0x31);
+  }
+  void store_int64(int64_t* p, int n) const {
+    // Integers below 2^51 in magnitude: adding 1.5 * 2^52 puts them in the low mantissa bits.
+    const __m256d magic = _mm256_set1_pd(6755399441055744.0);
+    const __m256i i64 = _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(v, magic)), _mm256_castpd_si256(magic));
+    if (n >= 4) _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), i64);
+    else _mm256_maskstore_epi64(reinterpret_cast<long long*>(p), lanes_below(n), i64);
   }
 };
 

@@ -36,6 +36,29 @@ struct Vec<float> {
   }
   friend Vec select(Mask m, Vec a, Vec b) { return {_mm512_mask_blend_ps(m, b.v, a.v)}; }
   float reduce_max() const { return _mm512_reduce_max_ps(v); }
+  static void load_deinterleave2(const float* p, Vec& even, Vec& odd) {
+    const __m512 a = _mm512_loadu_ps(p), b = _mm512_loadu_ps(p + 16);
+    const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    even.v = _mm512_permutex2var_ps(a, ie, b);
+    odd.v = _mm512_permutex2var_ps(a, _mm512_add_epi32(ie, _mm512_set1_epi32(1)), b);
+  }
+  friend void interleave2(Vec a, Vec b, Vec& lo, Vec& hi) {
+    const __m512i il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    lo.v = _mm512_permutex2var_ps(a.v, il, b.v);
+    hi.v = _mm512_permutex2var_ps(a.v, _mm512_add_epi32(il, _mm512_set1_epi32(8)), b.v);
+  }
+  void store_int64(int64_t* p, int n) const {
+    const __m512i lo = _mm512_cvttps_epi64(_mm512_castps512_ps256(v));
+    const __m512i hi = _mm512_cvttps_epi64(_mm512_extractf32x8_ps(v, 1));
+    if (n >= 16) {
+      _mm512_storeu_si512(p, lo);
+      _mm512_storeu_si512(p + 8, hi);
+      return;
+    }
+    const unsigned m = (1u << n) - 1;
+    _mm512_mask_storeu_epi64(p, static_cast<__mmask8>(m), lo);
+    _mm512_mask_storeu_epi64(p + 8, static_cast<__mmask8>(m >> 8), hi);
+  }
 };
 
 template <>
@@ -66,6 +89,22 @@ struct Vec<double> {
   }
   friend Vec select(Mask m, Vec a, Vec b) { return {_mm512_mask_blend_pd(m, b.v, a.v)}; }
   double reduce_max() const { return _mm512_reduce_max_pd(v); }
+  static void load_deinterleave2(const double* p, Vec& even, Vec& odd) {
+    const __m512d a = _mm512_loadu_pd(p), b = _mm512_loadu_pd(p + 8);
+    const __m512i ie = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+    even.v = _mm512_permutex2var_pd(a, ie, b);
+    odd.v = _mm512_permutex2var_pd(a, _mm512_add_epi64(ie, _mm512_set1_epi64(1)), b);
+  }
+  friend void interleave2(Vec a, Vec b, Vec& lo, Vec& hi) {
+    const __m512i il = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11);
+    lo.v = _mm512_permutex2var_pd(a.v, il, b.v);
+    hi.v = _mm512_permutex2var_pd(a.v, _mm512_add_epi64(il, _mm512_set1_epi64(4)), b.v);
+  }
+  void store_int64(int64_t* p, int n) const {
+    const __m512i i64 = _mm512_cvttpd_epi64(v);
+    if (n >= 8) _mm512_storeu_si512(p, i64);
+    else _mm512_mask_storeu_epi64(p, static_cast<__mmask8>((1u << n) - 1), i64);
+  }
 };
 
 // e^x per lane (Note [exp polynomial] in exp_constants.h): n = round(x / ln2)

@@ -31,6 +31,9 @@ struct Vec {
   friend Mask greater_or_nan(Vec a, Vec b) { return a.v > b.v || std::isnan(a.v); }
   friend Vec select(Mask m, Vec a, Vec b) { return m ? a : b; }
   T reduce_max() const { return v; }
+  static void load_deinterleave2(const T* p, Vec& even, Vec& odd) { even.v = p[0]; odd.v = p[1]; }
+  friend void interleave2(Vec a, Vec b, Vec& lo, Vec& hi) { lo = a; hi = b; }
+  void store_int64(int64_t* p, int n) const { if (n > 0) *p = static_cast<int64_t>(v); }
 };
 
 // e^x; the portable level uses the C library's (denormal results are kept there).

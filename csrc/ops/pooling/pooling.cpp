@@ -1,0 +1,368 @@
+// Pooling entry points: argument checks with PyTorch's rules and messages that
+// name the argument, output sizes, a contiguous copy of odd layouts, and the
+// planes split over threads in runs handed to the active ISA's kernels.
+#include "ops/pooling/pooling.h"
+
+#include <algorithm>
+#include <atomic>
+#include <string>
+#include <type_traits>
+
+#include "core/parallel.h"
+
+namespace tfg {
+
+namespace {
+
+std::string list_str(const IntList& v) {
+  std::string s = "(";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  return s + (v.size() == 1 ? ",)" : ")");
+}
+
+// Note [parameter bound]: PyTorch takes any int64, but window arithmetic such
+// as dilation * (kernel_size - 1) must not overflow; no real window comes
+// near this bound.
+constexpr int64_t kMaxParam = (int64_t(1) << 31) - 1;
+
+struct Pair {
+  int64_t h, w;
+};
+
+Pair pair_arg(const char* op, const char* name, const IntList& v) {
+  TFG_CHECK_VALUE(v.size() == 1 || v.size() == 2, op, ": '", name,
+                  "' must be an int or a pair of ints, got ", list_str(v));
+  const Pair p{v[0], v.size() == 2 ? v[1] : v[0]};
+  TFG_CHECK_VALUE(p.h <= kMaxParam && p.w <= kMaxParam, op, ": '", name, "' must be at most ",
+                  kMaxParam, ", got ", list_str(v));
+  return p;
+}
+
+void check_float_input(const char* op, const char* arg, const Array& x) {
+  TFG_CHECK_VALUE(x.device.kind == Device::cpu, op, ": argument '", arg, "' is on ", x.device.str(),
+                  "; only cpu is supported by this build");
+  TFG_CHECK_TYPE(x.dtype == DType::float32 || x.dtype == DType::float64, op, ": argument '", arg,
+                 "' has dtype ", dtype_name(x.dtype), "; expected float32 or float64");
+}
+
+// x is (N, C, H, W) or (C, H, W). `empty_channels`: C may be 0 (adaptive pooling).
+void check_pool_input(const char* op, const Array& x, bool empty_channels) {
+  check_float_input(op, "x", x);
+  TFG_CHECK_VALUE(x.ndim() == 3 || x.ndim() == 4, op,
+                  ": 'x' must be 3-D (C, H, W) or 4-D (N, C, H, W), got shape ",
+                  shape_str(x.shape));
+  const int64_t first = empty_channels ? x.ndim() - 2 : x.ndim() - 3;
+  for (int64_t d = first; d < x.ndim(); ++d)
+    TFG_CHECK_VALUE(x.shape[d] > 0, op, ": 'x' of shape ", shape_str(x.shape),
+                    " is empty in dimension ", d, "; only the batch",
+                    empty_channels ? " and channel dimensions" : " dimension", " may be 0");
+}
+
+void check_same_dtype(const char* op, const Array& grad_output, const Array& x) {
+  check_float_input(op, "grad_output", grad_output);
+  TFG_CHECK_TYPE(grad_output.dtype == x.dtype, op, ": 'grad_output' has dtype ",
+                 dtype_name(grad_output.dtype), " but 'x' has dtype ", dtype_name(x.dtype),
+                 "; both must be the same");
+}
+
+int64_t planes_of(const Array& x) { return x.ndim() == 4 ? x.shape[0] * x.shape[1] : x.shape[0]; }
+
+Shape out_shape(const Array& x, int64_t oh, int64_t ow) {
+  Shape s(x.shape.begin(), x.shape.end() - 2);
+  s.push_back(oh);
+  s.push_back(ow);
+  return s;
+}
+
+// PyTorch's pooling_output_shape: floor or ceil division, and with ceil_mode
+// the last window must start inside the input or its left padding.
+int64_t pooled_size(int64_t in, int64_t k, int64_t pad, int64_t stride, int64_t dil, bool ceil_mode) {
+  const int64_t span = in + 2 * pad - dil * (k - 1) - 1 + (ceil_mode ? stride - 1 : 0);
+  int64_t out = (span >= 0 ? span / stride : -((-span + stride - 1) / stride)) + 1;
+  if (ceil_mode && (out - 1) * stride >= in + pad) --out;
+  return out;
+}
+
+// Checks the window options and works out the output size (PyTorch's
+// pool2d_shape_check, with its messages' content).
+PoolGeometry window_geometry(const char* op, const Array& x, const IntList& kernel_size,
+                             const IntList& stride, const IntList& padding, const IntList& dilation,
+                             bool ceil_mode) {
+  const Pair k = pair_arg(op, "kernel_size", kernel_size);
+  const Pair s = stride.empty() ? k : pair_arg(op, "stride", stride);
+  const Pair p = pair_arg(op, "padding", padding);
+  const Pair d = pair_arg(op, "dilation", dilation);
+  TFG_CHECK_VALUE(k.h > 0 && k.w > 0, op, ": 'kernel_size' must be positive, got ", list_str(kernel_size));
+  TFG_CHECK_VALUE(s.h > 0 && s.w > 0, op, ": 'stride' must be positive, got ", list_str(stride));
+  TFG_CHECK_VALUE(d.h > 0 && d.w > 0, op, ": 'dilation' must be positive, got ", list_str(dilation));
+  TFG_CHECK_VALUE(p.h >= 0 && p.w >= 0, op, ": 'padding' must be non-negative, got ", list_str(padding));
+  TFG_CHECK_VALUE(p.h <= k.h / 2 && p.w <= k.w / 2, op,
+                  ": 'padding' must be at most half of 'kernel_size', got padding ", list_str(padding),
+                  " and kernel_size ", list_str(kernel_size));
+  PoolGeometry g;
+  g.ih = x.shape[x.ndim() - 2];
+  g.iw = x.shape[x.ndim() - 1];
+  g.kh = k.h; g.kw = k.w; g.sh = s.h; g.sw = s.w; g.ph = p.h; g.pw = p.w; g.dh = d.h; g.dw = d.w;
+  g.oh = pooled_size(g.ih, k.h, p.h, s.h, d.h, ceil_mode);
+  g.ow = pooled_size(g.iw, k.w, p.w, s.w, d.w, ceil_mode);
+  TFG_CHECK_VALUE(g.oh >= 1 && g.ow >= 1, op, ": the output would be empty: x of shape ",
+                  shape_str(x.shape), " with kernel_size ", list_str(kernel_size), ", stride ",
+                  list_str(stride.empty() ? kernel_size : stride), ", padding ", list_str(padding),
+                  ", dilation ", list_str(dilation), (ceil_mode ? ", ceil_mode" : ""),
+                  " gives an output of ", g.oh, " x ", g.ow);
+  return g;
+}
+
+void check_grad_output(const char* op, const Array& grad_output, const Array& x, const PoolGeometry& g) {
+  check_same_dtype(op, grad_output, x);
+  const Shape expected = out_shape(x, g.oh, g.ow);
+  TFG_CHECK_VALUE(grad_output.shape == expected, op, ": 'grad_output' must have the output's shape ",
+                  shape_str(expected), " (x of shape ", shape_str(x.shape), "), got ",
+                  shape_str(grad_output.shape));
+}
+
+// A C-contiguous view of `a`: `a` itself when it already is, else a copy.
+Array contiguous(const Array& a) {
+  if (a.is_contiguous()) return a;
+  Array c = Array::empty(a.shape, a.dtype);
+  const int64_t n = a.numel(), nd = a.ndim(), item = dtype_size(a.dtype);
+  if (n == 0) return c;
+  const int64_t inner = a.shape[nd - 1], inner_stride = a.strides[nd - 1];
+  std::vector<int64_t> idx(nd, 0);
+  char* dst = static_cast<char*>(c.data);
+  const char* src = static_cast<const char*>(a.data);
+  for (int64_t done = 0; done < n; done += inner) {
+    int64_t off = 0;
+    for (int64_t d = 0; d < nd - 1; ++d) off += idx[d] * a.strides[d];
+    if (item == 8) {
+      auto* o = reinterpret_cast<int64_t*>(dst) + done;
+      const auto* i = reinterpret_cast<const int64_t*>(src) + off;
+      for (int64_t j = 0; j < inner; ++j) o[j] = i[j * inner_stride];
+    } else {
+      auto* o = reinterpret_cast<int32_t*>(dst) + done;
+      const auto* i = reinterpret_cast<const int32_t*>(src) + off;
+      for (int64_t j = 0; j < inner; ++j) o[j] = i[j * inner_stride];
+    }
+    for (int64_t d = nd - 2; d >= 0; --d) {
+      if (++idx[d] < a.shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return c;
+}
+
+// Note [plane runs]: work items are runs of whole planes, each of roughly
+// kItemElements input + output elements (a few tens of microseconds), but
+// never so long that the items number fewer than about four per thread.
+constexpr int64_t kItemElements = int64_t(1) << 16;
+
+template <class F>
+void for_plane_runs(int64_t planes, int64_t plane_elements, F&& f) {
+  if (planes == 0) return;
+  int64_t run = std::max<int64_t>(1, kItemElements / std::max<int64_t>(plane_elements, 1));
+  const int64_t spread = (planes + 4 * num_threads() - 1) / (4 * num_threads());
+  run = std::max<int64_t>(1, std::min(run, spread));
+  const int64_t items = (planes + run - 1) / run;
+  parallel_for(items, [&](int64_t i) {
+    const int64_t first = i * run;
+    f(first, std::min(run, planes - first));
+  });
+}
+
+template <class T>
+const PoolKernels<T>& kernels() {
+  if constexpr (std::is_same_v<T, float>) return active_pool_kernels_f32();
+  else return active_pool_kernels_f64();
+}
+
+}  // namespace
+
+std::pair<Array, Array> max_pool2d(const Array& x_in, const IntList& kernel_size, const IntList& stride,
+                                   const IntList& padding, const IntList& dilation, bool ceil_mode,
+                                   bool return_indices) {
+  const char* op = "max_pool2d";
+  check_pool_input(op, x_in, false);
+  const PoolGeometry g = window_geometry(op, x_in, kernel_size, stride, padding, dilation, ceil_mode);
+  const Array x = contiguous(x_in);
+  Array out = Array::empty(out_shape(x, g.oh, g.ow), x.dtype);
+  Array ind;
+  if (return_indices) ind = Array::empty(out.shape, DType::int64);
+  const int64_t in = g.ih * g.iw, on = g.oh * g.ow;
+  TFG_DISPATCH_FLOATING(x.dtype, op, [&] {
+    const PoolKernels<scalar_t>& k = kernels<scalar_t>();
+    const scalar_t* xp = x.ptr<scalar_t>();
+    scalar_t* outp = out.ptr<scalar_t>();
+    int64_t* ip = return_indices ? ind.ptr<int64_t>() : nullptr;
+    for_plane_runs(planes_of(x), in + on, [&](int64_t first, int64_t count) {
+      k.max_forward(g, count, xp + first * in, outp + first * on, ip ? ip + first * on : nullptr);
+    });
+  });
+  return {std::move(out), std::move(ind)};
+}
+
+Array max_pool2d_backward(const Array& grad_output_in, const Array& x_in, const IntList& kernel_size,
+                          const IntList& stride, const IntList& padding, const IntList& dilation,
+                          bool ceil_mode, const Array* indices_in) {
+  const char* op = "max_pool2d_backward";
+  check_pool_input(op, x_in, false);
+  const PoolGeometry g = window_geometry(op, x_in, kernel_size, stride, padding, dilation, ceil_mode);
+  check_grad_output(op, grad_output_in, x_in, g);
+  Array indices;
+  if (indices_in) {
+    TFG_CHECK_VALUE(indices_in->device.kind == Device::cpu, op, ": argument 'indices' is on ",
+                    indices_in->device.str(), "; only cpu is supported by this build");
+    TFG_CHECK_TYPE(indices_in->dtype == DType::int64, op, ": 'indices' must have dtype int64, got ",
+                   dtype_name(indices_in->dtype));
+    TFG_CHECK_VALUE(indices_in->shape == grad_output_in.shape, op,
+                    ": 'indices' must have the output's shape ", shape_str(grad_output_in.shape),
+                    ", got ", shape_str(indices_in->shape));
+    indices = contiguous(*indices_in);
+  }
+  // With indices, x only gives the shape: no copy of an odd layout.
+  const Array x = indices_in ? x_in : contiguous(x_in), grad_output = contiguous(grad_output_in);
+  Array grad_x = Array::empty(x.shape, x.dtype);
+  const int64_t in = g.ih * g.iw, on = g.oh * g.ow;
+  std::atomic<bool> bad{false};
+  TFG_DISPATCH_FLOATING(x.dtype, op, [&] {
+    const PoolKernels<scalar_t>& k = kernels<scalar_t>();
+    const scalar_t* xp = x.ptr<scalar_t>();
+    const scalar_t* gp = grad_output.ptr<scalar_t>();
+    scalar_t* gxp = grad_x.ptr<scalar_t>();
+    const int64_t* ip = indices_in ? indices.ptr<int64_t>() : nullptr;
+    for_plane_runs(planes_of(x), in + on, [&](int64_t first, int64_t count) {
+      if (bad.load(std::memory_order_relaxed)) return;
+      if (!k.max_backward(g, count, gp + first * on, xp + first * in, ip ? ip + first * on : nullptr,
+                          gxp + first * in))
+        bad.store(true);
+    });
+  });
+  if (bad.load()) {
+    const int64_t* ip = indices.ptr<int64_t>();
+    const int64_t n = indices.numel();
+    int64_t i = 0;
+    while (i < n && ip[i] >= -1 && ip[i] < in) ++i;
+    throw ValueError(cat(op, ": 'indices' holds ", ip[i], " at flat position ", i,
+                         "; entries must index the input plane of ", g.ih, " x ", g.iw,
+                         " elements, in [0, ", in, ") (or -1 for an empty window)"));
+  }
+  return grad_x;
+}
+
+namespace {
+
+PoolGeometry avg_geometry(const char* op, const Array& x, const IntList& kernel_size,
+                          const IntList& stride, const IntList& padding, bool ceil_mode,
+                          bool count_include_pad, std::optional<int64_t> divisor_override) {
+  PoolGeometry g = window_geometry(op, x, kernel_size, stride, padding, {1}, ceil_mode);
+  if (divisor_override) {
+    TFG_CHECK_VALUE(*divisor_override != 0, op, ": 'divisor_override' must not be zero");
+    g.divisor_override = *divisor_override;
+  }
+  g.count_include_pad = count_include_pad;
+  return g;
+}
+
+}  // namespace
+
+Array avg_pool2d(const Array& x_in, const IntList& kernel_size, const IntList& stride,
+                 const IntList& padding, bool ceil_mode, bool count_include_pad,
+                 std::optional<int64_t> divisor_override) {
+  const char* op = "avg_pool2d";
+  check_pool_input(op, x_in, false);
+  const PoolGeometry g = avg_geometry(op, x_in, kernel_size, stride, padding, ceil_mode,
+                                      count_include_pad, divisor_override);
+  const Array x = contiguous(x_in);
+  Array out = Array::empty(out_shape(x, g.oh, g.ow), x.dtype);
+  const int64_t in = g.ih * g.iw, on = g.oh * g.ow;
+  TFG_DISPATCH_FLOATING(x.dtype, op, [&] {
+    const PoolKernels<scalar_t>& k = kernels<scalar_t>();
+    const scalar_t* xp = x.ptr<scalar_t>();
+    scalar_t* outp = out.ptr<scalar_t>();
+    for_plane_runs(planes_of(x), in + on, [&](int64_t first, int64_t count) {
+      k.avg_forward(g, count, xp + first * in, outp + first * on);
+    });
+  });
+  return out;
+}
+
+Array avg_pool2d_backward(const Array& grad_output_in, const Array& x, const IntList& kernel_size,
+                          const IntList& stride, const IntList& padding, bool ceil_mode,
+                          bool count_include_pad, std::optional<int64_t> divisor_override) {
+  const char* op = "avg_pool2d_backward";
+  check_pool_input(op, x, false);
+  const PoolGeometry g = avg_geometry(op, x, kernel_size, stride, padding, ceil_mode,
+                                      count_include_pad, divisor_override);
+  check_grad_output(op, grad_output_in, x, g);
+  const Array grad_output = contiguous(grad_output_in);
+  Array grad_x = Array::empty(x.shape, x.dtype);
+  const int64_t in = g.ih * g.iw, on = g.oh * g.ow;
+  TFG_DISPATCH_FLOATING(x.dtype, op, [&] {
+    const PoolKernels<scalar_t>& k = kernels<scalar_t>();
+    const scalar_t* gp = grad_output.ptr<scalar_t>();
+    scalar_t* gxp = grad_x.ptr<scalar_t>();
+    for_plane_runs(planes_of(x), in + on, [&](int64_t first, int64_t count) {
+      k.avg_backward(g, count, gp + first * on, gxp + first * in);
+    });
+  });
+  return grad_x;
+}
+
+namespace {
+
+PoolGeometry adaptive_geometry(const char* op, const Array& x, const OutputSize& output_size) {
+  TFG_CHECK_VALUE(output_size.size() == 1 || output_size.size() == 2, op,
+                  ": 'output_size' must be an int or a pair, got ", output_size.size(), " entries");
+  PoolGeometry g;
+  g.ih = x.shape[x.ndim() - 2];
+  g.iw = x.shape[x.ndim() - 1];
+  const std::optional<int64_t> oh = output_size[0], ow = output_size.back();
+  g.oh = oh ? *oh : g.ih;
+  g.ow = ow ? *ow : g.iw;
+  TFG_CHECK_VALUE(g.oh >= 0 && g.ow >= 0, op, ": 'output_size' must be non-negative, got (",
+                  oh ? std::to_string(*oh) : "None", ", ", ow ? std::to_string(*ow) : "None", ")");
+  return g;
+}
+
+}  // namespace
+
+Array adaptive_avg_pool2d(const Array& x_in, const OutputSize& output_size) {
+  const char* op = "adaptive_avg_pool2d";
+  check_pool_input(op, x_in, true);
+  const PoolGeometry g = adaptive_geometry(op, x_in, output_size);
+  const Array x = contiguous(x_in);
+  Array out = Array::empty(out_shape(x, g.oh, g.ow), x.dtype);
+  if (out.numel() == 0) return out;
+  const int64_t in = g.ih * g.iw, on = g.oh * g.ow;
+  TFG_DISPATCH_FLOATING(x.dtype, op, [&] {
+    const PoolKernels<scalar_t>& k = kernels<scalar_t>();
+    const scalar_t* xp = x.ptr<scalar_t>();
+    scalar_t* outp = out.ptr<scalar_t>();
+    for_plane_runs(planes_of(x), in + on, [&](int64_t first, int64_t count) {
+      k.adaptive_avg_forward(g, count, xp + first * in, outp + first * on);
+    });
+  });
+  return out;
+}
+
+Array adaptive_avg_pool2d_backward(const Array& grad_output_in, const Array& x,
+                                   const OutputSize& output_size) {
+  const char* op = "adaptive_avg_pool2d_backward";
+  check_pool_input(op, x, true);
+  const PoolGeometry g = adaptive_geometry(op, x, output_size);
+  check_grad_output(op, grad_output_in, x, g);
+  const Array grad_output = contiguous(grad_output_in);
+  if (g.oh == 0 || g.ow == 0) return Array::zeros(x.shape, x.dtype);
+  Array grad_x = Array::empty(x.shape, x.dtype);
+  const int64_t in = g.ih * g.iw, on = g.oh * g.ow;
+  TFG_DISPATCH_FLOATING(x.dtype, op, [&] {
+    const PoolKernels<scalar_t>& k = kernels<scalar_t>();
+    const scalar_t* gp = grad_output.ptr<scalar_t>();
+    scalar_t* gxp = grad_x.ptr<scalar_t>();
+    for_plane_runs(planes_of(x), in + on, [&](int64_t first, int64_t count) {
+      k.adaptive_avg_backward(g, count, gp + first * on, gxp + first * in);
+    });
+  });
+  return grad_x;
+}
+
+}  // namespace tfg
