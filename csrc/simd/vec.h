@@ -8,6 +8,8 @@
 //   loadu_partial(p, n, fill = 0) / storeu_partial(p, n) first n < W lanes only
 //                                                      (the rest of a load is `fill`;
 //                                                      no memory beyond p + n is touched)
+//   storeu_lanes(p, lo, hi): lanes lo <= l < hi only, lane l at p[l] (0 <= lo <= hi <= W;
+//                            nothing else at p is touched)
 //   a + b, a - b, a * b, a / b, fma(a, b, c) = a * b + c, max(a, b), min(a, b)
 //                                                      (max/min: b when either is NaN)
 //   Mask greater_or_nan(a, b): lanes where a > b or a is NaN; select(m, a, b) = m ? a : b

@@ -28,6 +28,9 @@ struct Vec<float> {
     return {_mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m))};
   }
   void storeu_partial(float* p, int n) const { _mm256_maskstore_ps(p, lanes_below(n), v); }
+  void storeu_lanes(float* p, int lo, int hi) const {
+    _mm256_maskstore_ps(p, _mm256_andnot_si256(lanes_below(lo), lanes_below(hi)), v);
+  }
   friend Vec operator-(Vec a, Vec b) { return {_mm256_sub_ps(a.v, b.v)}; }
   friend Vec operator/(Vec a, Vec b) { return {_mm256_div_ps(a.v, b.v)}; }
   friend Vec max(Vec a, Vec b) { return {_mm256_max_ps(a.v, b.v)}; }
@@ -94,6 +97,9 @@ struct Vec<double> {
     return {_mm256_blendv_pd(_mm256_set1_pd(fill), _mm256_maskload_pd(p, m), _mm256_castsi256_pd(m))};
   }
   void storeu_partial(double* p, int n) const { _mm256_maskstore_pd(p, lanes_below(n), v); }
+  void storeu_lanes(double* p, int lo, int hi) const {
+    _mm256_maskstore_pd(p, _mm256_andnot_si256(lanes_below(lo), lanes_below(hi)), v);
+  }
   friend Vec operator-(Vec a, Vec b) { return {_mm256_sub_pd(a.v, b.v)}; }
   friend Vec operator/(Vec a, Vec b) { return {_mm256_div_pd(a.v, b.v)}; }
   friend Vec max(Vec a, Vec b) { return {_mm256_max_pd(a.v, b.v)}; }

@@ -27,6 +27,9 @@ struct Vec<float> {
     return {_mm512_mask_loadu_ps(_mm512_set1_ps(fill), static_cast<Mask>((1u << n) - 1), p)};
   }
   void storeu_partial(float* p, int n) const { _mm512_mask_storeu_ps(p, static_cast<Mask>((1u << n) - 1), v); }
+  void storeu_lanes(float* p, int lo, int hi) const {
+    _mm512_mask_storeu_ps(p, static_cast<Mask>(((1u << hi) - 1) & ~((1u << lo) - 1)), v);
+  }
   friend Vec operator-(Vec a, Vec b) { return {_mm512_sub_ps(a.v, b.v)}; }
   friend Vec operator/(Vec a, Vec b) { return {_mm512_div_ps(a.v, b.v)}; }
   friend Vec max(Vec a, Vec b) { return {_mm512_max_ps(a.v, b.v)}; }
@@ -80,6 +83,9 @@ struct Vec<double> {
     return {_mm512_mask_loadu_pd(_mm512_set1_pd(fill), static_cast<Mask>((1u << n) - 1), p)};
   }
   void storeu_partial(double* p, int n) const { _mm512_mask_storeu_pd(p, static_cast<Mask>((1u << n) - 1), v); }
+  void storeu_lanes(double* p, int lo, int hi) const {
+    _mm512_mask_storeu_pd(p, static_cast<Mask>(((1u << hi) - 1) & ~((1u << lo) - 1)), v);
+  }
   friend Vec operator-(Vec a, Vec b) { return {_mm512_sub_pd(a.v, b.v)}; }
   friend Vec operator/(Vec a, Vec b) { return {_mm512_div_pd(a.v, b.v)}; }
   friend Vec max(Vec a, Vec b) { return {_mm512_max_pd(a.v, b.v)}; }

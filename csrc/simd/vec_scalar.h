@@ -23,6 +23,7 @@ struct Vec {
   using Mask = bool;
   static Vec loadu_partial(const T* p, int n, T fill = 0) { return {n > 0 ? *p : fill}; }
   void storeu_partial(T* p, int n) const { if (n > 0) *p = v; }
+  void storeu_lanes(T* p, int lo, int hi) const { if (lo <= 0 && hi > 0) *p = v; }
   friend Vec operator-(Vec a, Vec b) { return {a.v - b.v}; }
   friend Vec operator/(Vec a, Vec b) { return {a.v / b.v}; }
   // max/min follow the x86 instructions: the second operand when either is NaN.

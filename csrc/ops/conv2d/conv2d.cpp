@@ -176,6 +176,8 @@ void forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* ou
     depthwise_forward(g, x, w, bias, out);
   } else if (is_pointwise(g)) {
     pointwise_forward(g, x, w, bias, out);
+  } else if (g.sh == 1 && g.sw == 1) {
+    conv2d_forward_direct(g, x, w, bias, out);
   } else {
     conv2d_forward_gemm(g, x, w, bias, out);
   }

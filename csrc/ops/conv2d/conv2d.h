@@ -31,6 +31,8 @@ Conv2dGrads conv2d_backward(const Array& grad_output, const Array& x, const Arra
 // The algorithms, on C-contiguous operands of validated shapes (conv2d_gemm.cpp,
 // conv2d.cpp for the depthwise driver). Outputs are fully written.
 template <class T>
+void conv2d_forward_direct(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* out);
+template <class T>
 void conv2d_forward_gemm(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* out);
 template <class T>
 void conv2d_backward_input_gemm(const ConvGeometry& g, const T* grad_out, const T* w, T* grad_x);

@@ -1,5 +1,5 @@
-// Per-ISA half of conv2d: the direct depthwise kernels (depthwise.h), written
-// on Vec<T>.
+// Per-ISA half of conv2d, written on Vec<T>: the direct depthwise kernels
+// (depthwise.h) and the direct stride-1 convolution's register block (direct_conv.h).
 //
 // Note [padded planes]: each kernel first copies the plane it reads into a
 // zero-padded buffer (PadLayout), so that every tap of every output element
@@ -9,10 +9,12 @@
 // store. (Accumulating tap after tap into the output row in memory instead
 // is several times slower: each tap's store is reloaded by the next tap at
 // an offset of one element, which defeats store-to-load forwarding.)
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
 #include "ops/conv2d/depthwise.h"
+#include "ops/conv2d/direct_conv.h"
 #include "simd/vec.h"
 
 namespace tfg::TFG_ISA_NS {
@@ -210,6 +212,99 @@ T sum(const T* p, int64_t n) {
   return (a0 + a1).reduce_add();
 }
 
+// See DirectConvKernels::slab. Register block: R channels x NV vectors.
+//
+// Note [channel chunks]: for one block of outputs the sum runs over all
+// input channels, and their slab rows (kh rows x a few cache lines each, per
+// channel) plus the block's weights outgrow L1 when there are many channels
+// (64 channels of a 3x3: about 66 KB). So the channels are taken in chunks
+// sized to stay in L1; the block's partial sums go to `partial` (r x count,
+// in L1/L2) between chunks, a load and a store per R*NV accumulators per
+// chunk, against chunk x taps x R*NV FMAs.
+template <class T, int R, int NV>
+void direct_slab(const T* in, int64_t in_plane, int64_t cin, int64_t wp, int64_t kh, int64_t kw,
+                 int64_t dh, int64_t dw, const T* w, const T* bias, int channels, int64_t count,
+                 int64_t ow, T* out, int64_t out_plane, T* partial) {
+  using V = Vec<T>;
+  constexpr int W = V::W;
+  constexpr int64_t kL1Budget = 24 << 10;
+  const int64_t per_channel = (kh * (NV * W + (kw - 1) * dw) + kh * kw * R) * int64_t(sizeof(T));
+  const int64_t chunk = std::max<int64_t>(1, kL1Budget / per_channel);
+  const int64_t ld = (count + NV * W - 1) / (NV * W) * (NV * W);  // partial's row stride
+  for (int64_t c0 = 0; c0 < cin; c0 += chunk) {
+    const int64_t c1 = std::min(cin, c0 + chunk);
+    const bool first = c0 == 0, last = c1 == cin;
+    for (int64_t f = 0; f < count; f += NV * W) {
+      V acc[R][NV];
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) {
+        const V b = V::broadcast(bias[r]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[r][v] = first ? b : V::loadu(partial + r * ld + f + v * W);
+      }
+      const T* wt = w + c0 * kh * kw * R;
+      for (int64_t c = c0; c < c1; ++c) {
+        const T* base = in + c * in_plane + f;
+        for (int64_t a = 0; a < kh; ++a) {
+          const T* row = base + a * dh * wp;
+          for (int64_t b = 0; b < kw; ++b, wt += R) {
+            V xv[NV];
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) xv[v] = V::loadu(row + b * dw + v * W);
+#pragma GCC unroll 16
+            for (int r = 0; r < R; ++r) {
+              const V wr = V::broadcast(wt[r]);
+#pragma GCC unroll 4
+              for (int v = 0; v < NV; ++v) acc[r][v] = fma(wr, xv[v], acc[r][v]);
+            }
+          }
+        }
+      }
+      if (!last) {
+#pragma GCC unroll 16
+        for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+          for (int v = 0; v < NV; ++v) acc[r][v].storeu(partial + r * ld + f + v * W);
+        continue;
+      }
+      // Each vector covers flat positions [f0, f0 + W): split it into row
+      // segments and store each segment's columns < ow.
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        const int64_t f0 = f + v * W;
+        const int lanes = static_cast<int>(std::min<int64_t>(W, count - f0));
+        for (int l = 0; l < lanes;) {
+          const int64_t y = (f0 + l) / wp, x = f0 + l - y * wp;
+          const int seg_end = static_cast<int>(std::min<int64_t>(lanes, l + (wp - x)));
+          const int valid_end = static_cast<int>(std::min<int64_t>(seg_end, l + std::max<int64_t>(0, ow - x)));
+          if (valid_end > l) {
+            T* dst = out + y * ow + x - l;  // lane l lands on column x
+#pragma GCC unroll 16
+            for (int r = 0; r < R; ++r)
+              if (r < channels) acc[r][v].storeu_lanes(dst + r * out_plane, l, valid_end);
+          }
+          l = seg_end;
+        }
+      }
+    }
+  }
+}
+
+// Register blocks: R x NV accumulators leave room for NV inputs and a broadcast
+// (32 vector registers on AVX-512, 16 on AVX2).
+#if defined(__AVX512F__)
+constexpr int kDirectR = 8, kDirectNV = 3;
+#elif defined(__AVX2__)
+constexpr int kDirectR = 4, kDirectNV = 3;
+#else
+constexpr int kDirectR = 4, kDirectNV = 4;
+#endif
+
+template <class T>
+constexpr DirectConvKernels<T> make_direct_kernels() {
+  return {kDirectR, kDirectNV * Vec<T>::W, &direct_slab<T, kDirectR, kDirectNV>};
+}
+
 template <class T>
 constexpr DepthwiseKernels<T> make_kernels() {
   return {&forward_plane<T>, &backward_input_plane<T>, &backward_weight_plane<T>, &sum<T>};
@@ -219,5 +314,7 @@ constexpr DepthwiseKernels<T> make_kernels() {
 
 extern const DepthwiseKernels<float> depthwise_kernels_f32 = make_kernels<float>();
 extern const DepthwiseKernels<double> depthwise_kernels_f64 = make_kernels<double>();
+extern const DirectConvKernels<float> direct_conv_kernels_f32 = make_direct_kernels<float>();
+extern const DirectConvKernels<double> direct_conv_kernels_f64 = make_direct_kernels<double>();
 
 }  // namespace tfg::TFG_ISA_NS
