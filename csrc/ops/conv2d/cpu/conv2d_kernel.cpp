@@ -221,11 +221,13 @@ T sum(const T* p, int64_t n) {
 // sized to stay in L1; the block's partial sums go to `partial` (r x count,
 // in L1/L2) between chunks, a load and a store per R*NV accumulators per
 // chunk, against chunk x taps x R*NV FMAs.
-template <class T, int R, int NV>
-void direct_slab(const T* in, int64_t in_plane, int64_t cin, int64_t wp, int64_t kh, int64_t kw,
-                 int64_t dh, int64_t dw, const T* w, const T* bias, int channels, int64_t count,
-                 int64_t ow, T* out, int64_t out_plane, T* partial) {
+// KH, KW > 0 fix the kernel size at compile time (fully unrolled taps); 0: kh, kw.
+template <class T, int R, int NV, int KH, int KW>
+void direct_slab_sized(const T* in, int64_t in_plane, int64_t cin, int64_t wp, int64_t kh_, int64_t kw_,
+                       int64_t dh, int64_t dw, const T* w, const T* bias, int channels, int64_t count,
+                       int64_t ow, T* out, int64_t out_plane, T* partial) {
   using V = Vec<T>;
+  const int64_t kh = KH > 0 ? KH : kh_, kw = KW > 0 ? KW : kw_;
   constexpr int W = V::W;
   constexpr int64_t kL1Budget = 24 << 10;
   const int64_t per_channel = (kh * (NV * W + (kw - 1) * dw) + kh * kw * R) * int64_t(sizeof(T));
@@ -245,8 +247,10 @@ void direct_slab(const T* in, int64_t in_plane, int64_t cin, int64_t wp, int64_t
       const T* wt = w + c0 * kh * kw * R;
       for (int64_t c = c0; c < c1; ++c) {
         const T* base = in + c * in_plane + f;
+#pragma GCC unroll 8
         for (int64_t a = 0; a < kh; ++a) {
           const T* row = base + a * dh * wp;
+#pragma GCC unroll 8
           for (int64_t b = 0; b < kw; ++b, wt += R) {
             V xv[NV];
 #pragma GCC unroll 4
@@ -288,6 +292,14 @@ void direct_slab(const T* in, int64_t in_plane, int64_t cin, int64_t wp, int64_t
       }
     }
   }
+}
+
+template <class T, int R, int NV>
+void direct_slab(const T* in, int64_t in_plane, int64_t cin, int64_t wp, int64_t kh, int64_t kw,
+                 int64_t dh, int64_t dw, const T* w, const T* bias, int channels, int64_t count,
+                 int64_t ow, T* out, int64_t out_plane, T* partial) {
+  const auto run = kh == 3 && kw == 3 ? &direct_slab_sized<T, R, NV, 3, 3> : &direct_slab_sized<T, R, NV, 0, 0>;
+  run(in, in_plane, cin, wp, kh, kw, dh, dw, w, bias, channels, count, ow, out, out_plane, partial);
 }
 
 // Register blocks: R x NV accumulators leave room for NV inputs and a broadcast
