@@ -99,6 +99,13 @@ void copy_to_contiguous(const Array& src, E* dst) {
 
 }  // namespace
 
+void check_float_cpu(const char* op, const char* arg, const Array& a) {
+  TFG_CHECK_VALUE(a.device.kind == Device::cpu, op, ": argument '", arg, "' is on ", a.device.str(),
+                  "; only cpu is supported by this build");
+  TFG_CHECK_TYPE(a.dtype == DType::float32 || a.dtype == DType::float64, op, ": argument '", arg,
+                 "' has dtype ", dtype_name(a.dtype), "; expected float32 or float64");
+}
+
 Array Array::contiguous() const {
   if (is_contiguous()) {
     Array view = *this;

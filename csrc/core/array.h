@@ -72,6 +72,10 @@ struct Array {
   Array reshaped(const Shape& shape) const;
 };
 
+// Raises ValueError unless `a` is on the CPU and TypeError unless it is float32
+// or float64, naming the op and the argument.
+void check_float_cpu(const char* op, const char* arg, const Array& a);
+
 // Dispatches on a floating dtype: body is instantiated with scalar_t = float / double.
 #define TFG_DISPATCH_FLOATING(dtype, op_name, ...)                                     \
   [&] {                                                                                \

@@ -17,13 +17,6 @@ namespace {
 constexpr const char* kFwd = "conv2d";
 constexpr const char* kBwd = "conv2d_backward";
 
-void check_float_cpu(const char* op, const char* arg, const Array& a) {
-  TFG_CHECK_VALUE(a.device.kind == Device::cpu, op, ": argument '", arg, "' is on ", a.device.str(),
-                  "; only cpu is supported by this build");
-  TFG_CHECK_TYPE(a.dtype == DType::float32 || a.dtype == DType::float64, op, ": argument '", arg,
-                 "' has dtype ", dtype_name(a.dtype), "; expected float32 or float64");
-}
-
 void check_same_dtype(const char* op, const char* arg, const Array& a, const Array& x) {
   TFG_CHECK_TYPE(a.dtype == x.dtype, op, ": argument '", arg, "' has dtype ", dtype_name(a.dtype),
                  " but 'input' has dtype ", dtype_name(x.dtype), "; both must be the same");

@@ -33,10 +33,7 @@ struct Prepared {
 
 Prepared prepare(const char* op, const Array& input, const Array& target, const Array* weight,
                  int64_t ignore_index, double label_smoothing) {
-  TFG_CHECK_VALUE(input.device.kind == Device::cpu, op, ": argument 'input' is on ", input.device.str(),
-                  "; only cpu is supported by this build");
-  TFG_CHECK_TYPE(input.dtype == DType::float32 || input.dtype == DType::float64, op,
-                 ": argument 'input' has dtype ", dtype_name(input.dtype), "; expected float32 or float64");
+  check_float_cpu(op, "input", input);
   TFG_CHECK_VALUE(input.ndim() >= 1, op, ": 'input' must have shape (C,) or (N, C, ...), got shape ",
                   shape_str(input.shape));
   TFG_CHECK_VALUE(target.device.kind == Device::cpu, op, ": argument 'target' is on ",
@@ -63,9 +60,9 @@ Prepared prepare(const char* op, const Array& input, const Array& target, const 
 
   Prepared p;
   p.l = reduce_layout(input.shape, input.ndim() == 1 ? 0 : 1);
-  p.x = contiguous(input);
-  if (weight) p.w = contiguous(*weight);
-  const Array t = contiguous(target);
+  p.x = input.contiguous();
+  if (weight) p.w = weight->contiguous();
+  const Array t = target.contiguous();
   if (t.dtype == DType::int64) {
     p.t = t;
   } else {
@@ -168,7 +165,7 @@ Array cross_entropy_backward(const Array& grad_output, const Array& input, const
   const ReduceLayout& l = p.l;
   Array gx = Array::empty(input.shape, input.dtype);
   if (gx.numel() == 0) return gx;
-  const Array go = contiguous(grad_output);
+  const Array go = grad_output.contiguous();
   const int64_t go_stride = reduction == Reduction::none ? 1 : 0;
   TFG_DISPATCH_FLOATING(input.dtype, op, [&] {
     const CrossEntropyKernels<scalar_t>& k = kernels<scalar_t>();

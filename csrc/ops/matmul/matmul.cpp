@@ -11,13 +11,6 @@ namespace tfg {
 
 namespace {
 
-void check_operand(const char* op, const char* arg, const Array& x) {
-  TFG_CHECK_VALUE(x.device.kind == Device::cpu, op, ": argument '", arg, "' is on ",
-                  x.device.str(), "; only cpu is supported by this build");
-  TFG_CHECK_TYPE(x.dtype == DType::float32 || x.dtype == DType::float64, op, ": argument '",
-                 arg, "' has dtype ", dtype_name(x.dtype), "; expected float32 or float64");
-}
-
 // An operand seen as a stack of matrices: batch dims + (rows, cols).
 struct MatrixStack {
   Shape batch, batch_strides;
@@ -120,8 +113,8 @@ Array matmul_stacks(const char* op, MatrixStack a, const MatrixStack& b, const A
 }  // namespace
 
 Array matmul(const Array& a, const Array& b) {
-  check_operand("matmul", "a", a);
-  check_operand("matmul", "b", b);
+  check_float_cpu("matmul", "a", a);
+  check_float_cpu("matmul", "b", b);
   TFG_CHECK_TYPE(a.dtype == b.dtype, "matmul: argument 'a' has dtype ", dtype_name(a.dtype),
                  " but 'b' has dtype ", dtype_name(b.dtype), "; both must be the same");
   TFG_CHECK_VALUE(a.ndim() >= 1 && b.ndim() >= 1,
@@ -137,8 +130,8 @@ Array matmul(const Array& a, const Array& b) {
 }
 
 Array linear(const Array& x, const Array& weight, const Array* bias) {
-  check_operand("linear", "input", x);
-  check_operand("linear", "weight", weight);
+  check_float_cpu("linear", "input", x);
+  check_float_cpu("linear", "weight", weight);
   TFG_CHECK_TYPE(x.dtype == weight.dtype, "linear: 'input' has dtype ", dtype_name(x.dtype),
                  " but 'weight' has dtype ", dtype_name(weight.dtype), "; both must be the same");
   TFG_CHECK_VALUE(x.ndim() >= 1, "linear: 'input' needs at least 1 dimension, got shape ",
@@ -149,7 +142,7 @@ Array linear(const Array& x, const Array& weight, const Array* bias) {
                   " features (shape ", shape_str(x.shape), ") but 'weight' expects ",
                   weight.shape[1], " (shape ", shape_str(weight.shape), ")");
   if (bias) {
-    check_operand("linear", "bias", *bias);
+    check_float_cpu("linear", "bias", *bias);
     TFG_CHECK_TYPE(bias->dtype == x.dtype, "linear: 'bias' has dtype ", dtype_name(bias->dtype),
                    " but 'input' has dtype ", dtype_name(x.dtype));
     TFG_CHECK_VALUE(bias->ndim() == 1 && bias->shape[0] == weight.shape[0],

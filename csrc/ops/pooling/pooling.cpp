@@ -38,16 +38,9 @@ Pair pair_arg(const char* op, const char* name, const IntList& v) {
   return p;
 }
 
-void check_float_input(const char* op, const char* arg, const Array& x) {
-  TFG_CHECK_VALUE(x.device.kind == Device::cpu, op, ": argument '", arg, "' is on ", x.device.str(),
-                  "; only cpu is supported by this build");
-  TFG_CHECK_TYPE(x.dtype == DType::float32 || x.dtype == DType::float64, op, ": argument '", arg,
-                 "' has dtype ", dtype_name(x.dtype), "; expected float32 or float64");
-}
-
 // x is (N, C, H, W) or (C, H, W). `empty_channels`: C may be 0 (adaptive pooling).
 void check_pool_input(const char* op, const Array& x, bool empty_channels) {
-  check_float_input(op, "x", x);
+  check_float_cpu(op, "x", x);
   TFG_CHECK_VALUE(x.ndim() == 3 || x.ndim() == 4, op,
                   ": 'x' must be 3-D (C, H, W) or 4-D (N, C, H, W), got shape ",
                   shape_str(x.shape));
@@ -59,7 +52,7 @@ void check_pool_input(const char* op, const Array& x, bool empty_channels) {
 }
 
 void check_same_dtype(const char* op, const Array& grad_output, const Array& x) {
-  check_float_input(op, "grad_output", grad_output);
+  check_float_cpu(op, "grad_output", grad_output);
   TFG_CHECK_TYPE(grad_output.dtype == x.dtype, op, ": 'grad_output' has dtype ",
                  dtype_name(grad_output.dtype), " but 'x' has dtype ", dtype_name(x.dtype),
                  "; both must be the same");
@@ -121,35 +114,6 @@ void check_grad_output(const char* op, const Array& grad_output, const Array& x,
                   shape_str(grad_output.shape));
 }
 
-// A C-contiguous view of `a`: `a` itself when it already is, else a copy.
-Array contiguous(const Array& a) {
-  if (a.is_contiguous()) return a;
-  Array c = Array::empty(a.shape, a.dtype);
-  const int64_t n = a.numel(), nd = a.ndim(), item = dtype_size(a.dtype);
-  if (n == 0) return c;
-  const int64_t inner = a.shape[nd - 1], inner_stride = a.strides[nd - 1];
-  std::vector<int64_t> idx(nd, 0);
-  char* dst = static_cast<char*>(c.data);
-  const char* src = static_cast<const char*>(a.data);
-  for (int64_t done = 0; done < n; done += inner) {
-    int64_t off = 0;
-    for (int64_t d = 0; d < nd - 1; ++d) off += idx[d] * a.strides[d];
-    if (item == 8) {
-      auto* o = reinterpret_cast<int64_t*>(dst) + done;
-      const auto* i = reinterpret_cast<const int64_t*>(src) + off;
-      for (int64_t j = 0; j < inner; ++j) o[j] = i[j * inner_stride];
-    } else {
-      auto* o = reinterpret_cast<int32_t*>(dst) + done;
-      const auto* i = reinterpret_cast<const int32_t*>(src) + off;
-      for (int64_t j = 0; j < inner; ++j) o[j] = i[j * inner_stride];
-    }
-    for (int64_t d = nd - 2; d >= 0; --d) {
-      if (++idx[d] < a.shape[d]) break;
-      idx[d] = 0;
-    }
-  }
-  return c;
-}
 
 // Note [plane runs]: work items are runs of whole planes, each of roughly
 // kItemElements input + output elements (a few tens of microseconds), but
@@ -183,7 +147,7 @@ std::pair<Array, Array> max_pool2d(const Array& x_in, const IntList& kernel_size
   const char* op = "max_pool2d";
   check_pool_input(op, x_in, false);
   const PoolGeometry g = window_geometry(op, x_in, kernel_size, stride, padding, dilation, ceil_mode);
-  const Array x = contiguous(x_in);
+  const Array x = x_in.contiguous();
   Array out = Array::empty(out_shape(x, g.oh, g.ow), x.dtype);
   Array ind;
   if (return_indices) ind = Array::empty(out.shape, DType::int64);
@@ -216,10 +180,10 @@ Array max_pool2d_backward(const Array& grad_output_in, const Array& x_in, const 
     TFG_CHECK_VALUE(indices_in->shape == grad_output_in.shape, op,
                     ": 'indices' must have the output's shape ", shape_str(grad_output_in.shape),
                     ", got ", shape_str(indices_in->shape));
-    indices = contiguous(*indices_in);
+    indices = indices_in->contiguous();
   }
   // With indices, x only gives the shape: no copy of an odd layout.
-  const Array x = indices_in ? x_in : contiguous(x_in), grad_output = contiguous(grad_output_in);
+  const Array x = indices_in ? x_in : x_in.contiguous(), grad_output = grad_output_in.contiguous();
   Array grad_x = Array::empty(x.shape, x.dtype);
   const int64_t in = g.ih * g.iw, on = g.oh * g.ow;
   std::atomic<bool> bad{false};
@@ -271,7 +235,7 @@ Array avg_pool2d(const Array& x_in, const IntList& kernel_size, const IntList& s
   check_pool_input(op, x_in, false);
   const PoolGeometry g = avg_geometry(op, x_in, kernel_size, stride, padding, ceil_mode,
                                       count_include_pad, divisor_override);
-  const Array x = contiguous(x_in);
+  const Array x = x_in.contiguous();
   Array out = Array::empty(out_shape(x, g.oh, g.ow), x.dtype);
   const int64_t in = g.ih * g.iw, on = g.oh * g.ow;
   TFG_DISPATCH_FLOATING(x.dtype, op, [&] {
@@ -293,7 +257,7 @@ Array avg_pool2d_backward(const Array& grad_output_in, const Array& x, const Int
   const PoolGeometry g = avg_geometry(op, x, kernel_size, stride, padding, ceil_mode,
                                       count_include_pad, divisor_override);
   check_grad_output(op, grad_output_in, x, g);
-  const Array grad_output = contiguous(grad_output_in);
+  const Array grad_output = grad_output_in.contiguous();
   Array grad_x = Array::empty(x.shape, x.dtype);
   const int64_t in = g.ih * g.iw, on = g.oh * g.ow;
   TFG_DISPATCH_FLOATING(x.dtype, op, [&] {
@@ -329,7 +293,7 @@ Array adaptive_avg_pool2d(const Array& x_in, const OutputSize& output_size) {
   const char* op = "adaptive_avg_pool2d";
   check_pool_input(op, x_in, true);
   const PoolGeometry g = adaptive_geometry(op, x_in, output_size);
-  const Array x = contiguous(x_in);
+  const Array x = x_in.contiguous();
   Array out = Array::empty(out_shape(x, g.oh, g.ow), x.dtype);
   if (out.numel() == 0) return out;
   const int64_t in = g.ih * g.iw, on = g.oh * g.ow;
@@ -350,7 +314,7 @@ Array adaptive_avg_pool2d_backward(const Array& grad_output_in, const Array& x,
   check_pool_input(op, x, true);
   const PoolGeometry g = adaptive_geometry(op, x, output_size);
   check_grad_output(op, grad_output_in, x, g);
-  const Array grad_output = contiguous(grad_output_in);
+  const Array grad_output = grad_output_in.contiguous();
   if (g.oh == 0 || g.ow == 0) return Array::zeros(x.shape, x.dtype);
   Array grad_x = Array::empty(x.shape, x.dtype);
   const int64_t in = g.ih * g.iw, on = g.oh * g.ow;

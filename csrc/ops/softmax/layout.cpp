@@ -1,4 +1,4 @@
-// Reduction layouts, work items and contiguous copies (see layout.h).
+// Reduction layouts and work items (see layout.h).
 #include "ops/softmax/layout.h"
 
 #include <algorithm>
@@ -55,47 +55,6 @@ WorkItems::Range WorkItems::item(int64_t i) const {
     r.c1 = l_.inner;
   }
   return r;
-}
-
-namespace {
-
-template <class E>
-void copy_strided(const Array& a, E* out) {
-  const E* base = static_cast<const E*>(a.data);
-  const int64_t nd = a.ndim();
-  if (nd == 0) {
-    *out = *base;
-    return;
-  }
-  const int64_t last = a.shape[nd - 1], ls = a.strides[nd - 1];
-  const int64_t rows = a.numel() / last;
-  std::vector<int64_t> idx(nd, 0);
-  int64_t off = 0;
-  for (int64_t r = 0; r < rows; ++r, out += last) {
-    const E* src = base + off;
-    for (int64_t i = 0; i < last; ++i) out[i] = src[i * ls];
-    for (int64_t d = nd - 2; d >= 0; --d) {
-      off += a.strides[d];
-      if (++idx[d] < a.shape[d]) break;
-      off -= a.strides[d] * a.shape[d];
-      idx[d] = 0;
-    }
-  }
-}
-
-}  // namespace
-
-Array contiguous(const Array& a) {
-  if (a.is_contiguous()) return a;
-  Array out = Array::empty(a.shape, a.dtype);
-  out.device = a.device;
-  if (out.numel() == 0) return out;
-  switch (dtype_size(a.dtype)) {
-    case 1: copy_strided(a, out.ptr<uint8_t>()); break;
-    case 4: copy_strided(a, out.ptr<uint32_t>()); break;
-    default: copy_strided(a, out.ptr<uint64_t>()); break;
-  }
-  return out;
 }
 
 }  // namespace tfg

@@ -1,7 +1,6 @@
 // Portable helpers shared by the softmax and cross-entropy entries: the
 // (outer, n, inner) view of a reduction along one dimension, how such a
-// reduction is cut into parallel work items, and C-contiguous copies of the
-// layouts the kernels do not read in place.
+// reduction is cut into parallel work items.
 #pragma once
 #include <cstdint>
 
@@ -43,7 +42,5 @@ struct WorkItems {
   bool split_columns_ = false;
 };
 
-// `a` itself when it is C-contiguous, otherwise a C-contiguous copy.
-Array contiguous(const Array& a);
 
 }  // namespace tfg

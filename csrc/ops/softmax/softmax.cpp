@@ -13,15 +13,8 @@ namespace tfg {
 
 namespace {
 
-void check_float(const char* op, const char* arg, const Array& a) {
-  TFG_CHECK_VALUE(a.device.kind == Device::cpu, op, ": argument '", arg, "' is on ", a.device.str(),
-                  "; only cpu is supported by this build");
-  TFG_CHECK_TYPE(a.dtype == DType::float32 || a.dtype == DType::float64, op, ": argument '", arg,
-                 "' has dtype ", dtype_name(a.dtype), "; expected float32 or float64");
-}
-
 void check_like(const char* op, const char* arg, const Array& a, const Array& x) {
-  check_float(op, arg, a);
+  check_float_cpu(op, arg, a);
   TFG_CHECK_TYPE(a.dtype == x.dtype, op, ": '", arg, "' has dtype ", dtype_name(a.dtype),
                  " but 'x' has dtype ", dtype_name(x.dtype), "; both must be the same");
   TFG_CHECK_VALUE(a.shape == x.shape, op, ": '", arg, "' has shape ", shape_str(a.shape),
@@ -35,11 +28,11 @@ const SoftmaxKernels<T>& kernels() {
 }
 
 Array forward(const char* op, const Array& x_in, int64_t dim, bool log) {
-  check_float(op, "x", x_in);
+  check_float_cpu(op, "x", x_in);
   dim = wrap_dim(op, dim, x_in);
   Array out = Array::empty(x_in.shape, x_in.dtype);
   if (out.numel() == 0) return out;
-  const Array x = contiguous(x_in);
+  const Array x = x_in.contiguous();
   const ReduceLayout l = reduce_layout(x.shape, dim);
   const WorkItems items(l);
   TFG_DISPATCH_FLOATING(x.dtype, op, [&] {
@@ -63,16 +56,16 @@ Array forward(const char* op, const Array& x_in, int64_t dim, bool log) {
 
 Array backward(const char* op, const Array& g_in, const Array& x_in, int64_t dim,
                const Array* y_in, bool log) {
-  check_float(op, "x", x_in);
+  check_float_cpu(op, "x", x_in);
   check_like(op, "grad_output", g_in, x_in);
   if (y_in) check_like(op, "output", *y_in, x_in);
   dim = wrap_dim(op, dim, x_in);
   Array out = Array::empty(x_in.shape, x_in.dtype);
   if (out.numel() == 0) return out;
-  const Array g = contiguous(g_in);
+  const Array g = g_in.contiguous();
   Array x, y;
-  if (y_in) y = contiguous(*y_in);
-  else x = contiguous(x_in);  // x is only read when the probabilities are recomputed
+  if (y_in) y = y_in->contiguous();
+  else x = x_in.contiguous();  // x is only read when the probabilities are recomputed
   const ReduceLayout l = reduce_layout(x_in.shape, dim);
   const WorkItems items(l);
   TFG_DISPATCH_FLOATING(x_in.dtype, op, [&] {
