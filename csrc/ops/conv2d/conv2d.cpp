@@ -114,9 +114,6 @@ const DepthwiseKernels<T>& active_depthwise_kernels();
 template <> const DepthwiseKernels<float>& active_depthwise_kernels() { return active_depthwise_kernels_f32(); }
 template <> const DepthwiseKernels<double>& active_depthwise_kernels() { return active_depthwise_kernels_f64(); }
 
-constexpr double kParallelMinFlops = 4e6;
-int threads_for(double flops) { return flops < kParallelMinFlops ? 1 : num_threads(); }
-
 bool is_depthwise(const ConvGeometry& g) { return g.c_per_group() == 1; }
 bool is_pointwise(const ConvGeometry& g) {
   return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
@@ -127,7 +124,7 @@ template <class T>
 void depthwise_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* out) {
   const auto& kr = active_depthwise_kernels<T>();
   const int64_t m = g.oc_per_group(), taps = g.taps();
-  const int threads = threads_for(2.0 * g.n * g.oc * g.pixels() * taps);
+  const int threads = conv_threads(2.0 * g.n * g.oc * g.pixels() * taps);
   PerThread<T> scratch(threads, depthwise_scratch_size(g), true);  // zero padding
   parallel_for_with_thread(g.n * g.oc, [&](int64_t item, int thread) {
     const int64_t n = item / g.oc, o = item % g.oc;
@@ -141,7 +138,7 @@ template <class T>
 void pointwise_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* out) {
   const int64_t m = g.oc_per_group(), cg = g.c_per_group(), pixels = g.pixels();
   const int64_t items = g.n * g.groups;
-  const int threads = threads_for(2.0 * g.n * g.oc * pixels * cg);
+  const int threads = conv_threads(2.0 * g.n * g.oc * pixels * cg);
   // Many items: one single-threaded GEMM each, in parallel; few: each GEMM is parallel.
   const bool outer = items >= 2 * threads;
   parallel_for(items, [&](int64_t item) {
@@ -181,7 +178,7 @@ template <class T>
 void depthwise_backward_input(const ConvGeometry& g, const T* gy, const T* w, T* gx) {
   const auto& kr = active_depthwise_kernels<T>();
   const int64_t m = g.oc_per_group(), taps = g.taps();
-  const int threads = threads_for(2.0 * g.n * g.oc * g.pixels() * taps);
+  const int threads = conv_threads(2.0 * g.n * g.oc * g.pixels() * taps);
   PerThread<T> scratch(threads, depthwise_scratch_size(g), true);  // zero padding
   parallel_for_with_thread(g.n * g.c, [&](int64_t item, int thread) {
     const int64_t n = item / g.c, ci = item % g.c;
@@ -197,7 +194,7 @@ template <class T>
 void depthwise_backward_weight(const ConvGeometry& g, const T* gy, const T* x, T* gw) {
   const auto& kr = active_depthwise_kernels<T>();
   const int64_t m = g.oc_per_group(), taps = g.taps();
-  const int threads = threads_for(2.0 * g.n * g.oc * g.pixels() * taps);
+  const int threads = conv_threads(2.0 * g.n * g.oc * g.pixels() * taps);
   PerThread<T> scratch(threads, depthwise_scratch_size(g), true);  // zero padding
   parallel_for_with_thread(g.oc, [&](int64_t o, int thread) {
     T* taps_out = gw + o * taps;
@@ -215,7 +212,7 @@ void backward_bias(const ConvGeometry& g, const T* gy, T* gb) {
     T total = T(0);
     for (int64_t n = 0; n < g.n; ++n) total += kr.sum(gy + (n * g.oc + o) * g.pixels(), g.pixels());
     gb[o] = total;
-  }, threads_for(double(g.n) * g.oc * g.pixels() * 8));
+  }, conv_threads(double(g.n) * g.oc * g.pixels() * 8));
 }
 
 // Note [input gradient as a convolution]: with stride 1 the input gradient
@@ -256,6 +253,10 @@ void backward(const ConvGeometry& g, const T* gy, const T* x, const T* w, T* gx,
 }
 
 }  // namespace
+
+// Below 4 MFLOP a convolution runs on one thread: fork/join and the second
+// core's cold caches cost more than they give.
+int conv_threads(double flops) { return flops < 4e6 ? 1 : num_threads(); }
 
 Array conv2d(const Array& x, const Array& weight, const Array* bias, const Conv2dOptions& options) {
   const ConvGeometry g = make_geometry(kFwd, x, weight, bias, options);

@@ -28,6 +28,9 @@ Conv2dGrads conv2d_backward(const Array& grad_output, const Array& x, const Arra
                             const Array* bias, const Conv2dOptions& options,
                             std::array<bool, 3> output_mask);
 
+// Threads for a convolution of this many flops (1 for small ones).
+int conv_threads(double flops);
+
 // The algorithms, on C-contiguous operands of validated shapes (conv2d_gemm.cpp,
 // conv2d.cpp for the depthwise driver). Outputs are fully written.
 template <class T>

@@ -37,7 +37,6 @@ constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // About this many bytes of slab per item (it is re-read once per channel block, from L2).
 constexpr int64_t kSlabBytes = 192 << 10;
 constexpr int64_t kItemsPerThread = 4;
-constexpr double kParallelMinFlops = 4e6;
 
 }  // namespace
 
@@ -48,7 +47,7 @@ void conv2d_forward_direct(const ConvGeometry& g, const T* x, const T* w, const 
   const int64_t r = kr.r, blocks = ceil_div(m, r);
   const int64_t wp = g.ow + (g.kw - 1) * g.dw;   // padded row: every column a tap reads
   const int64_t halo = (g.kh - 1) * g.dh;        // extra input rows below a slab's outputs
-  const int threads = 2.0 * g.n * g.oc * g.pixels() * cg * taps < kParallelMinFlops ? 1 : num_threads();
+  const int threads = conv_threads(2.0 * g.n * g.oc * g.pixels() * cg * taps);
 
   int64_t rows = std::max<int64_t>(1, kSlabBytes / int64_t(sizeof(T) * cg * wp) - halo);
   rows = std::min(rows, std::max<int64_t>(1, ceil_div(g.n * g.groups * g.oh, kItemsPerThread * threads)));

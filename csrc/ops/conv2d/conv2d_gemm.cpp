@@ -1,7 +1,8 @@
 // conv2d as implicit GEMM on the GEMM's packing and micro-kernels: the im2col
 // matrix is built a tile at a time into a per-thread buffer (never for the
-// whole batch) and multiplied by the ISA's micro-kernels. Forward, input gradient (GEMM then col2im) and weight
-// gradient (GEMM with im2col rows as the unpacked A operand). See README.md.
+// whole batch) and multiplied by the ISA's micro-kernels. Strided forward,
+// strided input gradient (GEMM then col2im) and weight gradient (GEMM with
+// im2col rows as the unpacked A operand). See README.md.
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -19,13 +20,8 @@ constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 constexpr int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 int64_t even_block(int64_t total, int64_t block) { return ceil_div(total, ceil_div(total, block)); }
 
-// Below this many flops a convolution runs on one thread (fork/join and cold
-// caches of a second core cost more than they give).
-constexpr double kParallelMinFlops = 4e6;
 // Work items per thread, so a descheduled thread delays little (Note [dynamic chunks]).
 constexpr int64_t kItemsPerThread = 4;
-
-int threads_for(double flops) { return flops < kParallelMinFlops ? 1 : num_threads(); }
 
 // Visitor for for_each_run: copies im2col rows into dst (row stride ld).
 template <class T>
@@ -124,7 +120,7 @@ void conv2d_forward_gemm(const ConvGeometry& g, const T* x, const T* w, const T*
   const GemmKernels<T>& kr = active_gemm_kernels<T>();
   const int64_t m = g.oc_per_group(), k = g.k_per_group(), pixels = g.pixels();
   const int64_t cg = g.c_per_group();
-  const int threads = threads_for(2.0 * g.n * g.oc * pixels * k);
+  const int threads = conv_threads(2.0 * g.n * g.oc * pixels * k);
   const int64_t kc = even_block(k, kr.kc);
   const int64_t tile = pixel_tile(pixels, g.n * g.groups, 512, kr.nr, threads);
   const int64_t tiles = ceil_div(pixels, tile);
@@ -165,7 +161,7 @@ void conv2d_backward_input_gemm(const ConvGeometry& g, const T* grad_out, const 
   const int64_t m = g.oc_per_group(), k = g.k_per_group(), pixels = g.pixels();
   const int64_t cg = g.c_per_group(), taps = g.taps();
   const GemmKernels<T>& kr = active_gemm_kernels<T>();
-  const int threads = threads_for(2.0 * g.n * g.oc * pixels * k);
+  const int threads = conv_threads(2.0 * g.n * g.oc * pixels * k);
   // W^T per group: k x m, row-major, so its rows are the micro-kernel's unpacked A.
   Array wt_arr = Array::empty({g.groups * k * m}, dtype_of<T>());
   T* wt = wt_arr.ptr<T>();
@@ -222,7 +218,7 @@ void conv2d_backward_weight_gemm(const ConvGeometry& g, const T* grad_out, const
   const GemmKernels<T>& kr = active_gemm_kernels<T>();
   const int64_t m = g.oc_per_group(), k = g.k_per_group(), pixels = g.pixels();
   const int64_t cg = g.c_per_group();
-  const int threads = threads_for(2.0 * g.n * g.oc * pixels * k);
+  const int threads = conv_threads(2.0 * g.n * g.oc * pixels * k);
   const int64_t mp = round_up(m, kr.nr);  // padded dW^T row: whole micro-tiles
   const int64_t chunk = even_block(pixels, kr.kc);
   const int64_t chunks = ceil_div(pixels, chunk);
