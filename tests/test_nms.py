@@ -130,6 +130,21 @@ def test_nms_nan_scores_first(isa, dtype):
     assert keep.tolist() == [1, 3]
 
 
+@pytest.mark.parametrize("n", [40, 5000])
+def test_nms_score_order(isa, dtype, rng, n):
+    # Threshold 1 suppresses nothing among boxes of positive area, so nms returns
+    # the whole score order: NaN first, +inf, ties (-0 and +0 among them) in input
+    # order, -inf last. n = 5000 takes the radix sort, 40 the comparison sort.
+    boxes = grid_boxes(rng, n)
+    scores = rng.choice(np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -1.0, 0.5, 1e-30, -1e-30]), n)
+    scores = np.where(rng.random(n) < 0.5, scores, rng.normal(0, 10, n))
+    got = tfg.ops.nms(boxes.astype(dtype), scores.astype(dtype), 1.0)
+    np.testing.assert_array_equal(got, ref.score_order_ref(scores.astype(dtype)))
+    torch = pytest.importorskip("torch")
+    want = torch.sort(torch.from_numpy(scores.astype(dtype)), descending=True, stable=True)[1].numpy()
+    np.testing.assert_array_equal(got, want)
+
+
 def test_nms_degenerate_boxes(isa, dtype):
     # Zero area, negative area (x2 < x1), identical empty boxes (0 / 0 = NaN IoU:
     # never suppresses), NaN and infinite coordinates, all through torchvision's formula.
