@@ -13,13 +13,15 @@ from tensorforge import _C
 import reference as ref
 
 
-def grid_boxes(rng, n, clusters=None, extent=2000, size=(4, 120)):
-    """n integer-coordinate boxes, around `clusters` centres when given."""
+def grid_boxes(rng, n, clusters=None, extent=2000, size=(4, 120), jitter=None):
+    """n integer-coordinate boxes, around `clusters` centres when given (within
+    +-jitter, default twice the smallest size)."""
+    jitter = size[0] * 2 if jitter is None else jitter
     w = rng.integers(size[0], size[1], n)
     h = rng.integers(size[0], size[1], n)
     if clusters:
         centres = rng.integers(size[1], extent - size[1], (clusters, 2))
-        c = centres[rng.integers(0, clusters, n)] + rng.integers(-size[0] * 2, size[0] * 2 + 1, (n, 2))
+        c = centres[rng.integers(0, clusters, n)] + rng.integers(-jitter, jitter + 1, (n, 2))
         cx, cy = c[:, 0], c[:, 1]
     else:
         cx = rng.integers(size[1], extent - size[1], n)
@@ -140,8 +142,15 @@ def test_nms_score_order(isa, dtype, rng, n):
     scores = np.where(rng.random(n) < 0.5, scores, rng.normal(0, 10, n))
     got = tfg.ops.nms(boxes.astype(dtype), scores.astype(dtype), 1.0)
     np.testing.assert_array_equal(got, ref.score_order_ref(scores.astype(dtype)))
+
+
+def test_nms_score_order_against_torch(best_isa, dtype, rng):
     torch = pytest.importorskip("torch")
-    want = torch.sort(torch.from_numpy(scores.astype(dtype)), descending=True, stable=True)[1].numpy()
+    n = 3000
+    scores = rng.choice(np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, 0.5]), n)
+    scores = np.where(rng.random(n) < 0.5, scores, rng.normal(0, 10, n)).astype(dtype)
+    got = tfg.ops.nms(grid_boxes(rng, n).astype(dtype), scores, 1.0)
+    want = torch.sort(torch.from_numpy(scores), descending=True, stable=True)[1].numpy()
     np.testing.assert_array_equal(got, want)
 
 
@@ -167,21 +176,21 @@ def test_nms_degenerate_boxes(isa, dtype):
 _CLUSTERED = {}
 
 
-def clustered_case(n, clusters, seed):
-    key = (n, clusters, seed)
+def clustered_case(n, clusters, seed, size=(4, 120), jitter=None):
+    key = (n, clusters, seed, size, jitter)
     if key not in _CLUSTERED:
         rng = np.random.default_rng(seed)
-        boxes = grid_boxes(rng, n, clusters=clusters)
+        boxes = grid_boxes(rng, n, clusters=clusters, size=size, jitter=jitter)
         scores = tie_scores(rng, n, levels=1000)
         _CLUSTERED[key] = (boxes, scores, ref.nms_ref(boxes, scores, 0.5))
     return _CLUSTERED[key]
 
 
-@pytest.mark.parametrize("n,clusters", [(20000, 300), (4000, 2000)])
-def test_nms_large(isa, dtype, n, clusters):
-    # 20 000 clustered boxes (most suppressed early) and 4000 spread ones (few
-    # suppressed: many blocks of kept boxes, parallel sweeps, compaction rarely).
-    boxes, scores, want = clustered_case(n, clusters, 1234 + n)
+@pytest.mark.parametrize("n,clusters,size,jitter", [(20000, 500, (36, 50), 5), (4000, 2000, (4, 120), None)])
+def test_nms_large(isa, dtype, n, clusters, size, jitter):
+    # 20 000 clustered boxes (most suppressed early, compaction) and 4000 spread
+    # ones (few suppressed: many blocks of kept boxes, parallel sweeps).
+    boxes, scores, want = clustered_case(n, clusters, 1234 + n, size, jitter)
     got = tfg.ops.nms(boxes.astype(dtype), scores.astype(dtype), 0.5)
     np.testing.assert_array_equal(got, want)
 
