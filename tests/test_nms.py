@@ -313,3 +313,12 @@ def test_against_opencv(best_isa, rng):
     want = np.asarray(cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), 0.0, 0.5)).reshape(-1)
     got = tfg.ops.nms(boxes, scores, 0.5)
     assert sorted(got.tolist()) == sorted(want.tolist())
+
+
+def test_box_iou_non_contiguous(isa, dtype, rng):
+    a = grid_boxes(rng, 23, clusters=2, extent=300)
+    b = grid_boxes(rng, 19, clusters=2, extent=300)
+    wide = np.zeros((23, 8), dtype=dtype)
+    wide[:, 1::2] = a
+    got = tfg.ops.box_iou(wide[:, 1::2], np.asfortranarray(b.astype(dtype))[::-1])
+    np.testing.assert_allclose(got, ref.box_iou_ref(a, b[::-1]), rtol=4 * np.finfo(dtype).eps, atol=0)
