@@ -500,3 +500,73 @@ def sum_tolerance(dtype, terms, *arrays, c=4.0):
     for a in arrays:
         scale *= max(_absmax(a), 1e-300)
     return c * eps * terms, max(c * eps * terms * scale, float(np.finfo(dtype).tiny))
+
+
+def score_order_ref(scores):
+    """torch.sort(scores, descending=True, stable=True) indices: NaN first, then
+    decreasing score, equal scores in input order (Python's sort is stable)."""
+    scores = [float(s) for s in np.asarray(scores, dtype=np.float64)]
+    return sorted(range(len(scores)), key=lambda i: (0, 0.0) if np.isnan(scores[i]) else (1, -scores[i]))
+
+
+def nms_ref(boxes, scores, iou_threshold):
+    """torchvision's CPU nms as the plain greedy loop, in float64: boxes in score
+    order; each box not yet suppressed is kept and suppresses every later box
+    whose IoU with it is > iou_threshold. The IoU of the kept box against the
+    later boxes is one NumPy expression (that inner loop over j written out),
+    with torchvision's operations: std::max(a, b) is `b if a < b else a`
+    (np.where below), so NaN widths become 0 and NaN IoUs suppress nothing."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    order = score_order_ref(scores)
+    x1, y1, x2, y2 = (b[order, c] for c in range(4))
+    area = (x2 - x1) * (y2 - y1)
+    suppressed = np.zeros(len(order), dtype=bool)
+    keep = []
+    with np.errstate(all="ignore"):
+        for i in range(len(order)):
+            if suppressed[i]:
+                continue
+            keep.append(order[i])
+            j = slice(i + 1, None)
+            xx1 = np.where(x1[i] < x1[j], x1[j], x1[i])
+            yy1 = np.where(y1[i] < y1[j], y1[j], y1[i])
+            xx2 = np.where(x2[j] < x2[i], x2[j], x2[i])
+            yy2 = np.where(y2[j] < y2[i], y2[j], y2[i])
+            w = np.where(0.0 < xx2 - xx1, xx2 - xx1, 0.0)
+            h = np.where(0.0 < yy2 - yy1, yy2 - yy1, 0.0)
+            inter = w * h
+            ovr = inter / (area[i] + area[j] - inter)
+            suppressed[j] |= ovr > iou_threshold
+    return np.array(keep, dtype=np.int64)
+
+
+def batched_nms_ref(boxes, scores, idxs, iou_threshold):
+    """nms_ref within each category, then all kept indices in score order."""
+    idxs = np.asarray(idxs)
+    kept = []
+    for c in np.unique(idxs):
+        members = np.flatnonzero(idxs == c)
+        kept.extend(members[nms_ref(np.asarray(boxes)[members], np.asarray(scores)[members],
+                                    iou_threshold)])
+    scores = np.asarray(scores, dtype=np.float64)
+    order = score_order_ref(scores)
+    rank = {i: r for r, i in enumerate(order)}
+    return np.array(sorted(kept, key=lambda i: rank[i]), dtype=np.int64)
+
+
+def box_iou_ref(boxes1, boxes2):
+    """torchvision.ops.box_iou in float64, pair by pair (NaN propagates, as
+    torch.max / clamp do): inter / (area1 + area2 - inter)."""
+    a = np.asarray(boxes1, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(boxes2, dtype=np.float64).reshape(-1, 4)
+    out = np.zeros((len(a), len(b)))
+    with np.errstate(all="ignore"):
+        for i in range(len(a)):
+            for j in range(len(b)):
+                w = np.minimum(a[i, 2], b[j, 2]) - np.maximum(a[i, 0], b[j, 0])
+                h = np.minimum(a[i, 3], b[j, 3]) - np.maximum(a[i, 1], b[j, 1])
+                inter = np.maximum(w, 0.0) * np.maximum(h, 0.0)
+                area_a = (a[i, 2] - a[i, 0]) * (a[i, 3] - a[i, 1])
+                area_b = (b[j, 2] - b[j, 0]) * (b[j, 3] - b[j, 1])
+                out[i, j] = inter / (area_a + area_b - inter)
+    return out

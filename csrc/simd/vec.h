@@ -22,6 +22,7 @@
 //   interleave2(a, b, lo, hi): (lo, hi) = a0 b0 a1 b1 ... (the inverse of the above)
 //   store_int64(p, n): the first n <= W lanes, integers below 2^31 (float) or 2^51
 //                      (double) in magnitude, stored as int64 at p (any alignment)
+//   mask_bits(m): the lanes of a Mask as bits, lane l at bit l (W <= 16 bits used)
 //
 // Everything is declared in namespace tfg::TFG_ISA_NS so that the copies of
 // these inline functions compiled with different flags never merge at link time.

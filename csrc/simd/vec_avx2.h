@@ -75,6 +75,7 @@ struct Vec<float> {
     _mm256_maskstore_epi64(reinterpret_cast<long long*>(p), _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), lane), lo);
     _mm256_maskstore_epi64(reinterpret_cast<long long*>(p + 4), _mm256_cmpgt_epi64(_mm256_set1_epi64x(n - 4), lane), hi);
   }
+  static unsigned mask_bits(Mask m) { return static_cast<unsigned>(_mm256_movemask_ps(m)); }
 };
 
 template <>
@@ -133,6 +134,7 @@ struct Vec<double> {
     if (n >= 4) _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), i64);
     else _mm256_maskstore_epi64(reinterpret_cast<long long*>(p), lanes_below(n), i64);
   }
+  static unsigned mask_bits(Mask m) { return static_cast<unsigned>(_mm256_movemask_pd(m)); }
 };
 
 // e^x per lane (Note [exp polynomial] in exp_constants.h). n = round(x / ln2)

@@ -62,6 +62,7 @@ struct Vec<float> {
     _mm512_mask_storeu_epi64(p, static_cast<__mmask8>(m), lo);
     _mm512_mask_storeu_epi64(p + 8, static_cast<__mmask8>(m >> 8), hi);
   }
+  static unsigned mask_bits(Mask m) { return m; }
 };
 
 template <>
@@ -111,6 +112,7 @@ struct Vec<double> {
     if (n >= 8) _mm512_storeu_si512(p, i64);
     else _mm512_mask_storeu_epi64(p, static_cast<__mmask8>((1u << n) - 1), i64);
   }
+  static unsigned mask_bits(Mask m) { return m; }
 };
 
 // e^x per lane (Note [exp polynomial] in exp_constants.h): n = round(x / ln2)

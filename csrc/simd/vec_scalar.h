@@ -35,6 +35,7 @@ struct Vec {
   static void load_deinterleave2(const T* p, Vec& even, Vec& odd) { even.v = p[0]; odd.v = p[1]; }
   friend void interleave2(Vec a, Vec b, Vec& lo, Vec& hi) { lo = a; hi = b; }
   void store_int64(int64_t* p, int n) const { if (n > 0) *p = static_cast<int64_t>(v); }
+  static unsigned mask_bits(Mask m) { return m ? 1u : 0u; }
 };
 
 // e^x; the portable level uses the C library's (denormal results are kept there).

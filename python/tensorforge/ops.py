@@ -119,3 +119,25 @@ __all__ = ["matmul", "linear", "conv2d", "conv2d_backward", "max_pool2d", "max_p
            "avg_pool2d", "avg_pool2d_backward", "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward",
            "softmax", "log_softmax", "softmax_backward", "log_softmax_backward", "cross_entropy",
            "cross_entropy_backward"]
+
+
+def nms(boxes, scores, iou_threshold):
+    """``torchvision.ops.nms``: int64 indices of the boxes kept by greedy non-maximum
+    suppression, by decreasing score (stable; NaN scores first). ``boxes`` (N, 4) as
+    x1, y1, x2, y2; a box is dropped when its IoU with a kept box is > ``iou_threshold``.
+    No gradient: the result is a set of indices."""
+    return _C.nms(boxes, scores, iou_threshold)
+
+
+def batched_nms(boxes, scores, idxs, iou_threshold):
+    """``torchvision.ops.batched_nms``: :func:`nms` within each category of ``idxs``
+    (int64 or int32), all kept indices together by decreasing score."""
+    return _C.batched_nms(boxes, scores, idxs, iou_threshold)
+
+
+def box_iou(boxes1, boxes2):
+    """``torchvision.ops.box_iou``: the (N, M) IoU matrix of boxes1 (N, 4) and boxes2 (M, 4)."""
+    return _C.box_iou(boxes1, boxes2)
+
+
+__all__ += ["nms", "batched_nms", "box_iou"]
