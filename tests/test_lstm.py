@@ -191,14 +191,20 @@ def ulps(actual, expected, dtype):
     return np.abs(actual.astype(np.float64) - expected) / np.maximum(spacing, tiny)
 
 
-def gate_probe(z_i, z_g, dtype):
-    """A cell step whose c is exactly i * g for the given pre-activations:
-    w_ih = identity (I = 4H), hx = cx = 0, no bias."""
-    H = z_i.size
-    x = np.concatenate([z_i, np.zeros(H), z_g, np.zeros(H)])[None].astype(dtype)
-    zeros = np.zeros((1, H), dtype)
-    return ops.lstm_cell(x, zeros, zeros, np.eye(4 * H, dtype=dtype),
-                         np.ones((4 * H, H), dtype))[1][0]
+def gate_probe(z_i, z_g, dtype, H=7):
+    """A cell step whose c is exactly i * g for the given pre-activations (1-D,
+    laid out over rows of H units): w_ih = identity (I = 4H), hx = cx = 0, no bias."""
+    n = z_i.size
+    rows = -(-n // H)
+
+    def rows_of(z):
+        return np.concatenate([z, np.zeros(rows * H - n)]).reshape(rows, H)
+
+    zero = np.zeros((rows, H))
+    x = np.concatenate([rows_of(z_i), zero, rows_of(z_g), zero], axis=1).astype(dtype)
+    state = np.zeros((rows, H), dtype)
+    c = ops.lstm_cell(x, state, state, np.eye(4 * H, dtype=dtype), np.ones((4 * H, H), dtype))[1]
+    return c.reshape(-1)[:n]
 
 
 def test_sigmoid_tanh_ulps(isa, dtype):
