@@ -98,6 +98,77 @@ void gemm_into(int64_t m, int64_t n, int64_t k, const T* a, int64_t rs_a, int64_
   gemm(p);
 }
 
+// Note [packed weights]: the recurrent products of the T steps all multiply
+// by the same w_hh (w_hh^T forward, w_hh backward), each with only N rows of
+// h or dgates. gemm() would pack that B afresh at every step, a transpose of
+// all of w_hh for N rows of work; here it is packed into the micro-kernel's
+// B panels once per call, and each step runs the micro-kernels straight over
+// the panels with A (rows of h or dgates, unit stride along K) read in place.
+template <class T>
+class PackedB {
+ public:
+  // B (k x n) with B[p][j] = b[p * rs + j * cs].
+  PackedB(int64_t k, int64_t n, const T* b, int64_t rs, int64_t cs)
+      : kr_(active_gemm_kernels<T>()), k_(k), n_(n),
+        kc_(k > 0 ? (k + (k + kr_.kc - 1) / kr_.kc - 1) / ((k + kr_.kc - 1) / kr_.kc) : 1),
+        panels_((n + kr_.nr - 1) / kr_.nr),
+        buf_(Array::empty({std::max<int64_t>(panels_ * k * kr_.nr, 1)}, dtype_of<T>())) {
+    T* dst = buf_.ptr<T>();
+    const int64_t nr = kr_.nr;
+    parallel_for(panels_, [&](int64_t jp) {
+      const int64_t j0 = jp * nr, cols = std::min(nr, n_ - j0);
+      for (int64_t pc = 0; pc < k_; pc += kc_)
+        kr_.pack_b(std::min(kc_, k_ - pc), cols, b + pc * rs + j0 * cs, rs, cs, dst + (jp * k_ + pc) * nr);
+    });
+  }
+
+  // C (m x n, row stride ldc) = (accumulate ? C : 0) + A B with A (m x k): row i at a + i * lda.
+  void multiply(int64_t m, const T* a, int64_t lda, T* c, int64_t ldc, bool accumulate) const {
+    if (m == 0 || n_ == 0) return;
+    if (k_ == 0) {
+      if (!accumulate)
+        for (int64_t i = 0; i < m; ++i) std::fill_n(c + i * ldc, n_, T(0));
+      return;
+    }
+    const int64_t nr = kr_.nr, mr = kr_.mr;
+    // About 4 items per thread (Note [dynamic chunks] in core/parallel.h).
+    const int64_t items = std::min<int64_t>(panels_, 4 * num_threads());
+    const int64_t per_item = (panels_ + items - 1) / items;
+    const T* packed = buf_.ptr<T>();
+    parallel_for((panels_ + per_item - 1) / per_item, [&](int64_t item) {
+      alignas(64) T tile[GemmKernels<T>::kMaxMR * 64];
+      const int64_t jp_end = std::min(panels_, (item + 1) * per_item);
+      for (int64_t jp = item * per_item; jp < jp_end; ++jp) {
+        const int64_t j0 = jp * nr, cols = std::min(nr, n_ - j0);
+        for (int64_t pc = 0; pc < k_; pc += kc_) {
+          const int64_t kc = std::min(kc_, k_ - pc);
+          const bool acc = accumulate || pc > 0;
+          const T* bp = packed + (jp * k_ + pc) * nr;
+          for (int64_t i0 = 0; i0 < m; i0 += mr) {
+            const int64_t rows = std::min(mr, m - i0);
+            const auto micro = kr_.micro_unpacked_a[rows - 1];
+            T* ct = c + i0 * ldc + j0;
+            if (cols == nr) {
+              micro(kc, a + i0 * lda + pc, lda, bp, nr, ct, ldc, nullptr, acc);
+              continue;
+            }
+            // A tile cut by the right edge of C goes through a local tile.
+            if (acc)
+              for (int64_t i = 0; i < rows; ++i) std::copy_n(ct + i * ldc, cols, tile + i * nr);
+            micro(kc, a + i0 * lda + pc, lda, bp, nr, tile, nr, nullptr, acc);
+            for (int64_t i = 0; i < rows; ++i) std::copy_n(tile + i * nr, cols, ct + i * ldc);
+          }
+        }
+      }
+    });
+  }
+
+ private:
+  const GemmKernels<T>& kr_;
+  int64_t k_, n_, kc_, panels_;
+  Array buf_;
+};
+
 // The forward over d.T steps into `gates` (T, N, 4H). slots(t) gives the
 // h_prev, h, c_prev and c pointers of step t. keep_gates leaves the gate
 // activations in `gates` for the backward.
@@ -107,10 +178,11 @@ void run_forward(const Dims& d, const Operands<T>& in, T* gates, Slots&& slots, 
   // gates = x w_ih^T + bias for every step at once.
   gemm_into<T>(d.T * d.N, G, d.I, in.x, d.I, 1, in.w_ih, 1, d.I, gates, in.bias, false);
   const LstmKernels<T>& k = kernels<T>();
+  const PackedB<T> w_hh_t(d.H, G, in.w_hh, 1, d.H);
   for (int64_t t = 0; t < d.T; ++t) {
     const auto s = slots(t);
     T* gt = gates + t * NG;
-    gemm_into<T>(d.N, G, d.H, s.h_prev, d.H, 1, in.w_hh, 1, d.H, gt, nullptr, true);
+    w_hh_t.multiply(d.N, s.h_prev, d.H, gt, G, true);
     over_rows<T>(d, [&](int64_t r0, int64_t rows) {
       const int64_t o = r0 * d.H;
       k.forward(rows, d.H, gt + r0 * G, s.c_prev + o, s.c + o, s.h + o, keep_gates);
@@ -137,6 +209,7 @@ void run_backward(const Dims& d, const Operands<T>& in, const T* gy, T* gates, c
                   T* grad_b) {
   const int64_t G = 4 * d.H, NG = d.N * G, NH = d.N * d.H, TN = d.T * d.N;
   const LstmKernels<T>& k = kernels<T>();
+  const PackedB<T> w_hh(G, d.H, in.w_hh, d.H, 1);
   for (int64_t t = d.T - 1; t >= 0; --t) {
     T* gt = gates + t * NG;
     const T* c = cs + t * NH;
@@ -148,7 +221,7 @@ void run_backward(const Dims& d, const Operands<T>& in, const T* gy, T* gates, c
                  grad_cx + o);
     });
     // grad of h_prev = dgates_t w_hh
-    gemm_into<T>(d.N, d.H, G, gt, G, 1, in.w_hh, d.H, 1, grad_hx, nullptr, false);
+    w_hh.multiply(d.N, gt, G, grad_hx, d.H, false);
   }
   // Note [weight gradients]: the dgates of every step are kept, so each of
   // these is one large GEMM over all T * N rows instead of T small ones.
