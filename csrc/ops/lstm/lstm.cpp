@@ -198,6 +198,23 @@ struct StepSlots {
   T* c;
 };
 
+// out (n x k) = dgates^T a for dgates (rows x n) and a (rows x k), both row-major.
+// Note [weight gradient layout]: computed as a^T dgates (k x n) and transposed,
+// so that the GEMM's wide operand is dgates read row by row; the product taken
+// directly as dgates^T a packs dgates transposed and ran about half as fast
+// here (measured 3200 x 1024 by 3200 x 128), more than the transposition costs.
+template <class T>
+void weight_gradient(int64_t rows, int64_t k, int64_t n, const T* a, const T* dgates, T* out) {
+  const Array tmp = Array::empty({std::max<int64_t>(k * n, 1)}, dtype_of<T>());
+  T* t = tmp.ptr<T>();
+  gemm_into<T>(k, n, rows, a, 1, k, dgates, n, 1, t, nullptr, false);
+  constexpr int64_t B = 32;
+  for (int64_t j0 = 0; j0 < n; j0 += B)
+    for (int64_t p0 = 0; p0 < k; p0 += B)
+      for (int64_t j = j0; j < std::min(n, j0 + B); ++j)
+        for (int64_t p = p0; p < std::min(k, p0 + B); ++p) out[j * k + p] = t[p * n + j];
+}
+
 // Backpropagation through time. gates: the forward's activations (T, N, 4H),
 // overwritten with the pre-activation gradients; cs (T, N, H) the cell
 // states; hs ((T + 1), N, H) with hx first, then h of every step. gy: grad of
@@ -224,10 +241,11 @@ void run_backward(const Dims& d, const Operands<T>& in, const T* gy, T* gates, c
     w_hh.multiply(d.N, gt, G, grad_hx, d.H, false);
   }
   // Note [weight gradients]: the dgates of every step are kept, so each of
-  // these is one large GEMM over all T * N rows instead of T small ones.
+  // these is one large GEMM over all T * N rows instead of T small ones
+  // (see also Note [weight gradient layout]).
   gemm_into<T>(TN, d.I, G, gates, G, 1, in.w_ih, d.I, 1, grad_x, nullptr, false);
-  gemm_into<T>(G, d.I, TN, gates, 1, G, in.x, d.I, 1, grad_w_ih, nullptr, false);
-  gemm_into<T>(G, d.H, TN, gates, 1, G, hs, d.H, 1, grad_w_hh, nullptr, false);
+  weight_gradient<T>(TN, d.I, G, in.x, gates, grad_w_ih);
+  weight_gradient<T>(TN, d.H, G, hs, gates, grad_w_hh);
   if (grad_b) {
     const Array ones = Array::empty({std::max<int64_t>(TN, 1)}, dtype_of<T>());
     std::fill_n(ones.ptr<T>(), TN, T(1));
