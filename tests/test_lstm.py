@@ -75,7 +75,8 @@ def test_lstm_cell(isa, dtype, rng, N, I, H):
     assert_grads_close(g, ref.lstm_cell_backward_ref(gh, gc, **p), dtype, I + 4 * H + N)
 
 
-SEQ_SHAPES = [(1, 1, 1, 1), (1, 3, 4, 5), (3, 1, 2, 3), (6, 2, 5, 17), (4, 5, 9, 8), (7, 3, 3, 33)]
+SEQ_SHAPES = [(1, 1, 1, 1), (1, 3, 4, 5), (3, 1, 2, 3), (6, 2, 5, 17), (4, 5, 9, 8), (7, 3, 3, 33),
+              (2, 45, 6, 40)]
 
 
 @pytest.mark.parametrize("T,N,I,H", SEQ_SHAPES)

@@ -2,7 +2,8 @@
 // projection for all steps, then per step the recurrent GEMM and the fused
 // pass) and of backpropagation through time (per step the fused backward and
 // one GEMM for the gradient of h_prev; the input and weight gradients as one
-// GEMM each over all steps at the end). A cell step is a sequence of length 1.
+// GEMM each over all steps at the end). A cell step is a sequence of length 1
+// (whose gates take the transposed route of Note [single step]).
 // C-contiguous operands are read in place; other layouts are copied first.
 #include "ops/lstm/lstm.h"
 
@@ -104,68 +105,95 @@ void gemm_into(int64_t m, int64_t n, int64_t k, const T* a, int64_t rs_a, int64_
 // all of w_hh for N rows of work; here it is packed into the micro-kernel's
 // B panels once per call, and each step runs the micro-kernels straight over
 // the panels with A (rows of h or dgates, unit stride along K) read in place.
+//
+// Note [fused step]: B's columns come in `groups` blocks of `width` (the four
+// gates of w_hh^T, width H), each packed in its own panels, and a work item
+// is a block of rows by a range of columns taken in every group at once: the
+// same hidden units of i, f, g and o. So the item can run the fused gate pass
+// on its own tile right after its products, while the tile is in L1, and a
+// step is one parallel phase instead of two.
 template <class T>
 class PackedB {
  public:
-  // B (k x n) with B[p][j] = b[p * rs + j * cs].
-  PackedB(int64_t k, int64_t n, const T* b, int64_t rs, int64_t cs)
-      : kr_(active_gemm_kernels<T>()), k_(k), n_(n),
+  // B (k x n), n = groups * width, with B[p][j] = b[p * rs + j * cs].
+  PackedB(int64_t k, int64_t groups, int64_t width, const T* b, int64_t rs, int64_t cs)
+      : kr_(active_gemm_kernels<T>()), k_(k), groups_(groups), width_(width),
         kc_(k > 0 ? (k + (k + kr_.kc - 1) / kr_.kc - 1) / ((k + kr_.kc - 1) / kr_.kc) : 1),
-        panels_((n + kr_.nr - 1) / kr_.nr),
-        buf_(Array::empty({std::max<int64_t>(panels_ * k * kr_.nr, 1)}, dtype_of<T>())) {
+        panels_((width + kr_.nr - 1) / kr_.nr),
+        buf_(Array::empty({std::max<int64_t>(groups * panels_ * k * kr_.nr, 1)}, dtype_of<T>())) {
     T* dst = buf_.ptr<T>();
     const int64_t nr = kr_.nr;
-    parallel_for(panels_, [&](int64_t jp) {
-      const int64_t j0 = jp * nr, cols = std::min(nr, n_ - j0);
+    parallel_for(groups_ * panels_, [&](int64_t item) {
+      const int64_t g = item / panels_, jp = item % panels_;
+      const int64_t j0 = g * width_ + jp * nr, cols = std::min(nr, width_ - jp * nr);
       for (int64_t pc = 0; pc < k_; pc += kc_)
-        kr_.pack_b(std::min(kc_, k_ - pc), cols, b + pc * rs + j0 * cs, rs, cs, dst + (jp * k_ + pc) * nr);
+        kr_.pack_b(std::min(kc_, k_ - pc), cols, b + pc * rs + j0 * cs, rs, cs, panel(jp, g) + pc * nr);
     });
   }
 
-  // C (m x n, row stride ldc) = (accumulate ? C : 0) + A B with A (m x k): row i at a + i * lda.
-  void multiply(int64_t m, const T* a, int64_t lda, T* c, int64_t ldc, bool accumulate) const {
-    if (m == 0 || n_ == 0) return;
-    if (k_ == 0) {
-      if (!accumulate)
-        for (int64_t i = 0; i < m; ++i) std::fill_n(c + i * ldc, n_, T(0));
-      return;
-    }
+  // C (m x n, row stride ldc) = (accumulate ? C : 0) + A B with A (m x k): row i
+  // at a + i * lda. Then, per work item, after(i0, rows, j0, cols) for its rows
+  // and its columns j0 <= j < j0 + cols of every group (Note [fused step]).
+  template <class After>
+  void multiply(int64_t m, const T* a, int64_t lda, T* c, int64_t ldc, bool accumulate,
+                After&& after) const {
+    if (m == 0 || width_ == 0 || groups_ == 0) return;
     const int64_t nr = kr_.nr, mr = kr_.mr;
-    // About 4 items per thread (Note [dynamic chunks] in core/parallel.h).
-    const int64_t items = std::min<int64_t>(panels_, 4 * num_threads());
-    const int64_t per_item = (panels_ + items - 1) / items;
-    const T* packed = buf_.ptr<T>();
-    parallel_for((panels_ + per_item - 1) / per_item, [&](int64_t item) {
-      alignas(64) T tile[GemmKernels<T>::kMaxMR * 64];
-      const int64_t jp_end = std::min(panels_, (item + 1) * per_item);
-      for (int64_t jp = item * per_item; jp < jp_end; ++jp) {
-        const int64_t j0 = jp * nr, cols = std::min(nr, n_ - j0);
-        for (int64_t pc = 0; pc < k_; pc += kc_) {
-          const int64_t kc = std::min(kc_, k_ - pc);
-          const bool acc = accumulate || pc > 0;
-          const T* bp = packed + (jp * k_ + pc) * nr;
-          for (int64_t i0 = 0; i0 < m; i0 += mr) {
-            const int64_t rows = std::min(mr, m - i0);
-            const auto micro = kr_.micro_unpacked_a[rows - 1];
-            T* ct = c + i0 * ldc + j0;
-            if (cols == nr) {
-              micro(kc, a + i0 * lda + pc, lda, bp, nr, ct, ldc, nullptr, acc);
-              continue;
-            }
-            // A tile cut by the right edge of C goes through a local tile.
-            if (acc)
-              for (int64_t i = 0; i < rows; ++i) std::copy_n(ct + i * ldc, cols, tile + i * nr);
-            micro(kc, a + i0 * lda + pc, lda, bp, nr, tile, nr, nullptr, acc);
-            for (int64_t i = 0; i < rows; ++i) std::copy_n(tile + i * nr, cols, ct + i * ldc);
-          }
-        }
-      }
+    // About 4 items per thread (Note [dynamic chunks] in core/parallel.h), by columns first.
+    const int64_t want = 4 * num_threads();
+    const int64_t per_col = ceil_div(panels_, std::min(panels_, want));
+    const int64_t col_items = ceil_div(panels_, per_col);
+    const int64_t row_items = std::clamp<int64_t>(ceil_div(want, col_items), 1, ceil_div(m, mr));
+    const int64_t per_row = ceil_div(ceil_div(m, row_items), mr) * mr;
+    parallel_for(ceil_div(m, per_row) * col_items, [&](int64_t item) {
+      const int64_t i_begin = (item / col_items) * per_row, i_end = std::min(m, i_begin + per_row);
+      const int64_t jp_begin = (item % col_items) * per_col;
+      const int64_t jp_end = std::min(panels_, jp_begin + per_col);
+      for (int64_t jp = jp_begin; jp < jp_end; ++jp)
+        for (int64_t g = 0; g < groups_; ++g)
+          panel_product(jp, g, i_begin, i_end, a, lda, c, ldc, accumulate);
+      after(i_begin, i_end - i_begin, jp_begin * nr, std::min(width_, jp_end * nr) - jp_begin * nr);
     });
   }
 
  private:
+  static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+  T* panel(int64_t jp, int64_t g) const { return buf_.ptr<T>() + (jp * groups_ + g) * k_ * kr_.nr; }
+
+  // Rows [i_begin, i_end) of C's columns under panel jp of group g.
+  void panel_product(int64_t jp, int64_t g, int64_t i_begin, int64_t i_end, const T* a, int64_t lda,
+                     T* c, int64_t ldc, bool accumulate) const {
+    const int64_t nr = kr_.nr, mr = kr_.mr;
+    const int64_t j0 = g * width_ + jp * nr, cols = std::min(nr, width_ - jp * nr);
+    if (k_ == 0) {
+      if (!accumulate)
+        for (int64_t i = i_begin; i < i_end; ++i) std::fill_n(c + i * ldc + j0, cols, T(0));
+      return;
+    }
+    alignas(64) T tile[GemmKernels<T>::kMaxMR * 64];
+    for (int64_t pc = 0; pc < k_; pc += kc_) {
+      const int64_t kc = std::min(kc_, k_ - pc);
+      const bool acc = accumulate || pc > 0;
+      const T* bp = panel(jp, g) + pc * nr;
+      for (int64_t i0 = i_begin; i0 < i_end; i0 += mr) {
+        const int64_t rows = std::min(mr, i_end - i0);
+        const auto micro = kr_.micro_unpacked_a[rows - 1];
+        T* ct = c + i0 * ldc + j0;
+        if (cols == nr) {
+          micro(kc, a + i0 * lda + pc, lda, bp, nr, ct, ldc, nullptr, acc);
+          continue;
+        }
+        // A tile cut by the edge of its group goes through a local tile.
+        if (acc)
+          for (int64_t i = 0; i < rows; ++i) std::copy_n(ct + i * ldc, cols, tile + i * nr);
+        micro(kc, a + i0 * lda + pc, lda, bp, nr, tile, nr, nullptr, acc);
+        for (int64_t i = 0; i < rows; ++i) std::copy_n(tile + i * nr, cols, ct + i * ldc);
+      }
+    }
+  }
+
   const GemmKernels<T>& kr_;
-  int64_t k_, n_, kc_, panels_;
+  int64_t k_, groups_, width_, kc_, panels_;
   Array buf_;
 };
 
@@ -198,26 +226,25 @@ template <class T, class Slots>
 void run_forward(const Dims& d, const Operands<T>& in, T* gates, Slots&& slots, bool keep_gates) {
   const int64_t G = 4 * d.H, NG = d.N * G;
   const LstmKernels<T>& k = kernels<T>();
-  auto fused = [&](const auto& s, T* gt) {
-    over_rows<T>(d, [&](int64_t r0, int64_t rows) {
-      const int64_t o = r0 * d.H;
-      k.forward(rows, d.H, gt + r0 * G, s.c_prev + o, s.c + o, s.h + o, keep_gates);
-    });
-  };
   if (d.T == 1) {
     const auto s = slots(0);
     single_step_gates(d, in, s.h_prev, gates);
-    fused(s, gates);
+    over_rows<T>(d, [&](int64_t r0, int64_t rows) {
+      const int64_t o = r0 * d.H;
+      k.forward(rows, d.H, d.H, gates + r0 * G, s.c_prev + o, s.c + o, s.h + o, keep_gates);
+    });
     return;
   }
   // gates = x w_ih^T + bias for every step at once.
   gemm_into<T>(d.T * d.N, G, d.I, in.x, d.I, 1, in.w_ih, 1, d.I, gates, in.bias, false);
-  const PackedB<T> w_hh_t(d.H, G, in.w_hh, 1, d.H);
+  const PackedB<T> w_hh_t(d.H, 4, d.H, in.w_hh, 1, d.H);
   for (int64_t t = 0; t < d.T; ++t) {
     const auto s = slots(t);
     T* gt = gates + t * NG;
-    w_hh_t.multiply(d.N, s.h_prev, d.H, gt, G, true);
-    fused(s, gt);
+    w_hh_t.multiply(d.N, s.h_prev, d.H, gt, G, true, [&](int64_t i0, int64_t rows, int64_t j0, int64_t cols) {
+      const int64_t o = i0 * d.H + j0;
+      k.forward(rows, cols, d.H, gt + i0 * G + j0, s.c_prev + o, s.c + o, s.h + o, keep_gates);
+    });
   }
 }
 
@@ -257,7 +284,7 @@ void run_backward(const Dims& d, const Operands<T>& in, const T* gy, T* gates, c
                   T* grad_b) {
   const int64_t G = 4 * d.H, NG = d.N * G, NH = d.N * d.H, TN = d.T * d.N;
   const LstmKernels<T>& k = kernels<T>();
-  const PackedB<T> w_hh(G, d.H, in.w_hh, d.H, 1);
+  const PackedB<T> w_hh(G, 1, d.H, in.w_hh, d.H, 1);
   for (int64_t t = d.T - 1; t >= 0; --t) {
     T* gt = gates + t * NG;
     const T* c = cs + t * NH;
@@ -265,11 +292,11 @@ void run_backward(const Dims& d, const Operands<T>& in, const T* gy, T* gates, c
     const T* gyt = gy ? gy + t * NH : nullptr;
     over_rows<T>(d, [&](int64_t r0, int64_t rows) {
       const int64_t o = r0 * d.H;
-      k.backward(rows, d.H, gt + r0 * G, c + o, c_prev + o, gyt ? gyt + o : nullptr, grad_hx + o,
+      k.backward(rows, d.H, d.H, gt + r0 * G, c + o, c_prev + o, gyt ? gyt + o : nullptr, grad_hx + o,
                  grad_cx + o);
     });
     // grad of h_prev = dgates_t w_hh
-    w_hh.multiply(d.N, gt, G, grad_hx, d.H, false);
+    w_hh.multiply(d.N, gt, G, grad_hx, d.H, false, [](int64_t, int64_t, int64_t, int64_t) {});
   }
   // Note [weight gradients]: the dgates of every step are kept, so each of
   // these is one large GEMM over all T * N rows instead of T small ones

@@ -25,7 +25,7 @@ LstmResult lstm(const Array& x, const Array& hx, const Array& cx, const Array& w
                 const Array& w_hh, const Array* b_ih, const Array* b_hh);
 
 // One gradient per differentiable input; the bias gradients are only set
-// (has_bias_*) when that bias was given.
+// (has_b_ih / has_b_hh) when that bias was given.
 struct LstmGrads {
   Array grad_x, grad_hx, grad_cx, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh;
   bool has_b_ih = false, has_b_hh = false;
@@ -39,19 +39,20 @@ LstmGrads lstm_backward(const Array* grad_y, const Array* grad_h, const Array* g
                         const Array& x, const Array& hx, const Array& cx, const Array& w_ih,
                         const Array& w_hh, const Array* b_ih, const Array* b_hh);
 
-// The fused element-wise passes over `rows` rows of H hidden units. Every
-// matrix is contiguous: gates rows of 4H ([i | f | g | o] blocks of H), the
-// others rows of H.
+// The fused element-wise passes over `rows` rows of `cols` hidden units
+// (of H). Rows are contiguous: gates rows of 4H ([i | f | g | o] blocks of H,
+// the pointer at unit 0 of the i block), the others rows of H.
 template <class T>
 struct LstmKernels {
   // gates: pre-activations in; their activations out when keep_gates.
   // c = f * c_prev + i * g, h = o * tanh(c). c may alias c_prev.
-  void (*forward)(int64_t rows, int64_t H, T* gates, const T* c_prev, T* c, T* h, bool keep_gates);
+  void (*forward)(int64_t rows, int64_t cols, int64_t H, T* gates, const T* c_prev, T* c, T* h,
+                  bool keep_gates);
   // gates: the forward's activations in, gradients of the pre-activations out.
   // The incoming gradient of h is gy + dh (gy may be null); dc holds the
   // gradient of c in and that of c_prev out.
-  void (*backward)(int64_t rows, int64_t H, T* gates, const T* c, const T* c_prev, const T* gy,
-                   const T* dh, T* dc);
+  void (*backward)(int64_t rows, int64_t cols, int64_t H, T* gates, const T* c, const T* c_prev,
+                   const T* gy, const T* dh, T* dc);
 };
 
 TFG_ISA_TABLE(LstmKernels<float>, lstm_kernels_f32)

@@ -60,15 +60,16 @@ struct Lanes {
 };
 
 template <class T, class F>
-void for_lanes(int64_t H, F&& f) {
+void for_lanes(int64_t n, F&& f) {
   constexpr int W = Vec<T>::W;
   int64_t j = 0;
-  for (; j + W <= H; j += W) f(j, Lanes<T>{W});
-  if (j < H) f(j, Lanes<T>{static_cast<int>(H - j)});
+  for (; j + W <= n; j += W) f(j, Lanes<T>{W});
+  if (j < n) f(j, Lanes<T>{static_cast<int>(n - j)});
 }
 
 template <class T>
-void forward(int64_t rows, int64_t H, T* gates, const T* c_prev, T* c, T* h, bool keep_gates) {
+void forward(int64_t rows, int64_t cols, int64_t H, T* gates, const T* c_prev, T* c, T* h,
+             bool keep_gates) {
   using V = Vec<T>;
   for (int64_t r = 0; r < rows; ++r) {
     T* gi = gates + r * 4 * H;
@@ -78,7 +79,7 @@ void forward(int64_t rows, int64_t H, T* gates, const T* c_prev, T* c, T* h, boo
     const T* cp = c_prev + r * H;
     T* cr = c + r * H;
     T* hr = h + r * H;
-    for_lanes<T>(H, [&](int64_t j, Lanes<T> l) {
+    for_lanes<T>(cols, [&](int64_t j, Lanes<T> l) {
       const V i = sigmoid_v(l.load(gi + j)), f = sigmoid_v(l.load(gf + j));
       const V g = tanh_v(l.load(gg + j)), o = sigmoid_v(l.load(go + j));
       const V cn = fma(f, l.load(cp + j), i * g);
@@ -100,8 +101,8 @@ void forward(int64_t rows, int64_t H, T* gates, const T* c_prev, T* c, T* h, boo
 //   d(pre_g) = dc' i (1 - g^2)        d(pre_o) = dh tc o (1 - o)
 //   d(c_prev) = dc' f
 template <class T>
-void backward(int64_t rows, int64_t H, T* gates, const T* c, const T* c_prev, const T* gy,
-              const T* dh, T* dc) {
+void backward(int64_t rows, int64_t cols, int64_t H, T* gates, const T* c, const T* c_prev,
+              const T* gy, const T* dh, T* dc) {
   using V = Vec<T>;
   const V one = V::broadcast(T(1));
   for (int64_t r = 0; r < rows; ++r) {
@@ -114,7 +115,7 @@ void backward(int64_t rows, int64_t H, T* gates, const T* c, const T* c_prev, co
     const T* gyr = gy ? gy + r * H : nullptr;
     const T* dhr = dh + r * H;
     T* dcr = dc + r * H;
-    for_lanes<T>(H, [&](int64_t j, Lanes<T> l) {
+    for_lanes<T>(cols, [&](int64_t j, Lanes<T> l) {
       const V i = l.load(gi + j), f = l.load(gf + j), g = l.load(gg + j), o = l.load(go + j);
       V dhv = l.load(dhr + j);
       if (gyr) dhv = dhv + l.load(gyr + j);
