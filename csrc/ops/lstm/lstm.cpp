@@ -118,8 +118,8 @@ class PackedB {
   // B (k x n), n = groups * width, with B[p][j] = b[p * rs + j * cs].
   PackedB(int64_t k, int64_t groups, int64_t width, const T* b, int64_t rs, int64_t cs)
       : kr_(active_gemm_kernels<T>()), k_(k), groups_(groups), width_(width),
-        kc_(k > 0 ? (k + (k + kr_.kc - 1) / kr_.kc - 1) / ((k + kr_.kc - 1) / kr_.kc) : 1),
-        panels_((width + kr_.nr - 1) / kr_.nr),
+        kc_(k > 0 ? ceil_div(k, ceil_div(k, kr_.kc)) : 1),  // equal K blocks of at most kc
+        panels_(ceil_div(width, kr_.nr)),
         buf_(Array::empty({std::max<int64_t>(groups * panels_ * k * kr_.nr, 1)}, dtype_of<T>())) {
     T* dst = buf_.ptr<T>();
     const int64_t nr = kr_.nr;
@@ -170,7 +170,7 @@ class PackedB {
         for (int64_t i = i_begin; i < i_end; ++i) std::fill_n(c + i * ldc + j0, cols, T(0));
       return;
     }
-    alignas(64) T tile[GemmKernels<T>::kMaxMR * 64];
+    alignas(64) T tile[GemmKernels<T>::kMaxMR * 64];  // nr <= 64 at every level
     for (int64_t pc = 0; pc < k_; pc += kc_) {
       const int64_t kc = std::min(kc_, k_ - pc);
       const bool acc = accumulate || pc > 0;
