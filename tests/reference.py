@@ -570,3 +570,107 @@ def box_iou_ref(boxes1, boxes2):
                 area_b = (b[j, 2] - b[j, 0]) * (b[j, 3] - b[j, 1])
                 out[i, j] = inter / (area_a + area_b - inter)
     return out
+
+
+# ---- LSTM --------------------------------------------------------------------
+
+def _sigmoid(z):
+    with np.errstate(over="ignore"):  # exp(-z) = inf for z << 0 gives exactly 0
+        return 1.0 / (1.0 + np.exp(-z))
+
+
+def _f64(a):
+    return None if a is None else np.asarray(a, dtype=np.float64)
+
+
+def _lstm_gates(x, h, w_ih, w_hh, b_ih, b_hh):
+    """Gate activations (i, f, g, o) of one step, each (N, H), in float64."""
+    z = x @ w_ih.T + h @ w_hh.T
+    if b_ih is not None:
+        z = z + b_ih
+    if b_hh is not None:
+        z = z + b_hh
+    H = w_hh.shape[1]
+    zi, zf, zg, zo = z[:, :H], z[:, H:2 * H], z[:, 2 * H:3 * H], z[:, 3 * H:]
+    return _sigmoid(zi), _sigmoid(zf), np.tanh(zg), _sigmoid(zo)
+
+
+def lstm_ref(x, hx, cx, w_ih, w_hh, b_ih=None, b_hh=None):
+    """torch.nn.LSTM, one layer: x (T, N, I) -> (y, h, c) in float64, step by step:
+    i, f, g, o = sigma, sigma, tanh, sigma of x w_ih^T + h w_hh^T + b_ih + b_hh;
+    c = f c + i g; h = o tanh(c)."""
+    x, h, c = _f64(x), _f64(hx), _f64(cx)
+    w_ih, w_hh, b_ih, b_hh = _f64(w_ih), _f64(w_hh), _f64(b_ih), _f64(b_hh)
+    ys = []
+    for t in range(x.shape[0]):
+        i, f, g, o = _lstm_gates(x[t], h, w_ih, w_hh, b_ih, b_hh)
+        c = f * c + i * g
+        h = o * np.tanh(c)
+        ys.append(h)
+    y = np.stack(ys) if ys else np.zeros((0,) + h.shape)
+    return y, h, c
+
+
+def lstm_cell_ref(x, hx, cx, w_ih, w_hh, b_ih=None, b_hh=None):
+    """torch.nn.LSTMCell: (h, c); x (N, I) or (I,) with hx, cx (N, H) or (H,)."""
+    x = _f64(x)
+    if x.ndim == 1:
+        _, h, c = lstm_ref(x[None, None], _f64(hx)[None], _f64(cx)[None], w_ih, w_hh, b_ih, b_hh)
+        return h[0], c[0]
+    _, h, c = lstm_ref(x[None], hx, cx, w_ih, w_hh, b_ih, b_hh)
+    return h, c
+
+
+def lstm_backward_ref(grad_y, grad_h, grad_c, x, hx, cx, w_ih, w_hh, b_ih=None, b_hh=None):
+    """Backpropagation through time for lstm_ref, written out step by step in float64:
+    (grad_x, grad_hx, grad_cx, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh)."""
+    x, hx, cx = _f64(x), _f64(hx), _f64(cx)
+    w_ih, w_hh, b_ih, b_hh = _f64(w_ih), _f64(w_hh), _f64(b_ih), _f64(b_hh)
+    T = x.shape[0]
+    # Forward, keeping every step.
+    hs, cs, gates = [hx], [cx], []
+    for t in range(T):
+        i, f, g, o = _lstm_gates(x[t], hs[-1], w_ih, w_hh, b_ih, b_hh)
+        c = f * cs[-1] + i * g
+        hs.append(o * np.tanh(c))
+        cs.append(c)
+        gates.append((i, f, g, o))
+    dh = np.zeros_like(hx) if grad_h is None else _f64(grad_h).copy()
+    dc = np.zeros_like(cx) if grad_c is None else _f64(grad_c).copy()
+    gx = np.zeros_like(x)
+    gw_ih, gw_hh = np.zeros_like(w_ih), np.zeros_like(w_hh)
+    gb = np.zeros(w_ih.shape[0])
+    for t in reversed(range(T)):
+        if grad_y is not None:
+            dh = dh + _f64(grad_y)[t]
+        i, f, g, o = gates[t]
+        tc = np.tanh(cs[t + 1])
+        do = dh * tc
+        dc = dc + dh * o * (1.0 - tc ** 2)
+        di, df, dg = dc * g, dc * cs[t], dc * i
+        dz = np.concatenate([di * i * (1.0 - i), df * f * (1.0 - f), dg * (1.0 - g ** 2),
+                             do * o * (1.0 - o)], axis=1)
+        gx[t] = dz @ w_ih
+        gw_ih += dz.T @ x[t]
+        gw_hh += dz.T @ hs[t]
+        gb += dz.sum(axis=0)
+        dh = dz @ w_hh
+        dc = dc * f
+    return (gx, dh, dc, gw_ih, gw_hh, None if b_ih is None else gb.copy(),
+            None if b_hh is None else gb.copy())
+
+
+def lstm_cell_backward_ref(grad_h, grad_c, x, hx, cx, w_ih, w_hh, b_ih=None, b_hh=None):
+    """Gradient of lstm_cell_ref: the seven gradients of lstm_backward_ref for one step."""
+    x = _f64(x)
+    squeeze = x.ndim == 1
+    if squeeze:
+        x, hx, cx = x[None], _f64(hx)[None], _f64(cx)[None]
+        grad_h = None if grad_h is None else _f64(grad_h)[None]
+        grad_c = None if grad_c is None else _f64(grad_c)[None]
+    g = lstm_backward_ref(None if grad_h is None else _f64(grad_h)[None], None, grad_c, x[None],
+                          hx, cx, w_ih, w_hh, b_ih, b_hh)
+    gx, ghx, gcx = g[0][0], g[1], g[2]
+    if squeeze:
+        gx, ghx, gcx = gx[0], ghx[0], gcx[0]
+    return (gx, ghx, gcx) + tuple(g[3:])

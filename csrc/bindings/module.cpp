@@ -13,6 +13,7 @@ void bind_conv2d(py::module_& m);
 void bind_softmax(py::module_& m);
 void bind_pooling(py::module_& m);
 void bind_nms(py::module_& m);
+void bind_lstm(py::module_& m);
 }  // namespace tfg::bindings
 
 PYBIND11_MODULE(_C, m) {
@@ -32,4 +33,5 @@ PYBIND11_MODULE(_C, m) {
   tfg::bindings::bind_softmax(m);
   tfg::bindings::bind_pooling(m);
   tfg::bindings::bind_nms(m);
+  tfg::bindings::bind_lstm(m);
 }

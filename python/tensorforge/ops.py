@@ -141,3 +141,34 @@ def box_iou(boxes1, boxes2):
 
 
 __all__ += ["nms", "batched_nms", "box_iou"]
+
+
+def lstm_cell(x, hx, cx, w_ih, w_hh, b_ih=None, b_hh=None):
+    """One ``torch.nn.LSTMCell`` step (gate order i, f, g, o) -> ``(h, c)``.
+
+    x (N, I) or (I,); hx, cx (N, H) (or (H,) with a 1-D x); w_ih (4H, I), w_hh (4H, H);
+    biases (4H,) or None."""
+    return _C.lstm_cell(x, hx, cx, w_ih, w_hh, b_ih, b_hh)
+
+
+def lstm_cell_backward(grad_h, grad_c, x, hx, cx, w_ih, w_hh, b_ih=None, b_hh=None):
+    """Gradient of :func:`lstm_cell` -> ``(grad_x, grad_hx, grad_cx, grad_w_ih, grad_w_hh,
+    grad_b_ih, grad_b_hh)``; grad_h / grad_c may be None (zero), a bias gradient is None
+    when that bias is."""
+    return _C.lstm_cell_backward(grad_h, grad_c, x, hx, cx, w_ih, w_hh, b_ih, b_hh)
+
+
+def lstm(x, hx, cx, w_ih, w_hh, b_ih=None, b_hh=None):
+    """One ``torch.nn.LSTM`` layer over a sequence -> ``(y, h, c)``: x (T, N, I),
+    hx, cx (N, H), y (T, N, H), h and c the final state."""
+    return _C.lstm(x, hx, cx, w_ih, w_hh, b_ih, b_hh)
+
+
+def lstm_backward(grad_y, grad_h, grad_c, x, hx, cx, w_ih, w_hh, b_ih=None, b_hh=None):
+    """Gradient of :func:`lstm` through time -> the seven gradients of
+    :func:`lstm_cell_backward`; grad_y (T, N, H), grad_h / grad_c for the final state,
+    each may be None (zero)."""
+    return _C.lstm_backward(grad_y, grad_h, grad_c, x, hx, cx, w_ih, w_hh, b_ih, b_hh)
+
+
+__all__ += ["lstm_cell", "lstm_cell_backward", "lstm", "lstm_backward"]
