@@ -12,6 +12,7 @@ void bind_matmul(py::module_& m);
 void bind_conv2d(py::module_& m);
 void bind_softmax(py::module_& m);
 void bind_pooling(py::module_& m);
+void bind_attention(py::module_& m);
 }  // namespace tfg::bindings
 
 PYBIND11_MODULE(_C, m) {
@@ -30,4 +31,5 @@ PYBIND11_MODULE(_C, m) {
   tfg::bindings::bind_conv2d(m);
   tfg::bindings::bind_softmax(m);
   tfg::bindings::bind_pooling(m);
+  tfg::bindings::bind_attention(m);
 }

@@ -115,7 +115,30 @@ def adaptive_avg_pool2d_backward(grad_output, x, output_size):
     return _C.adaptive_avg_pool2d_backward(grad_output, x, output_size)
 
 
+def scaled_dot_product_attention(query, key, value, attn_mask=None, is_causal=False, scale=None,
+                                 enable_gqa=False):
+    """``F.scaled_dot_product_attention``: softmax(query key^T * scale + mask) value.
+
+    query (..., L, E), key (..., S, E), value (..., S, Ev) -> (..., L, Ev), leading
+    dims broadcasting. ``attn_mask`` is bool (True attends) or of query's dtype
+    (added); ``is_causal`` is top-left aligned; ``scale`` defaults to 1/sqrt(E);
+    ``enable_gqa`` shares each key/value head among consecutive query heads. Rows
+    whose keys are all masked give 0, as PyTorch 2.13.
+    """
+    return _C.scaled_dot_product_attention(query, key, value, attn_mask, is_causal, scale,
+                                           enable_gqa)
+
+
+def scaled_dot_product_attention_backward(grad_out, query, key, value, attn_mask=None,
+                                          is_causal=False, scale=None, enable_gqa=False):
+    """Gradient of :func:`scaled_dot_product_attention`: ``(grad_query, grad_key, grad_value)``,
+    each of its input's shape (summed over broadcast and GQA-shared heads)."""
+    return _C.scaled_dot_product_attention_backward(grad_out, query, key, value, attn_mask,
+                                                    is_causal, scale, enable_gqa)
+
+
 __all__ = ["matmul", "linear", "conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward",
            "avg_pool2d", "avg_pool2d_backward", "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward",
            "softmax", "log_softmax", "softmax_backward", "log_softmax_backward", "cross_entropy",
-           "cross_entropy_backward"]
+           "cross_entropy_backward", "scaled_dot_product_attention",
+           "scaled_dot_product_attention_backward"]
