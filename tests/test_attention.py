@@ -45,6 +45,13 @@ def check(rng, dtype, q, k, v, mag=1.0, **kw):
     for name, a, e, x in zip("qkv", grads, expected, (q, k, v)):
         assert a.shape == x.shape, name
         assert_close(a, e, dtype, 4 * terms, mag * max(ref._absmax(q), ref._absmax(k), 1.0))
+    # The forward's saved results give the same gradients without the recompute.
+    out2, lse = sdpa(q, k, v, **kw, return_lse=True)
+    np.testing.assert_array_equal(out2, out)
+    assert lse.shape == out.shape[:-1] and lse.dtype == out.dtype
+    # (Equal up to rounding: dk / dv are summed per thread, Note [broadcast gradients].)
+    for a, b in zip(sdpa_bw(g, q, k, v, **kw, output=out2, lse=lse), grads):
+        assert_close(a, b.astype(np.float64), dtype, terms)
     return out, grads
 
 
@@ -120,6 +127,19 @@ def test_non_contiguous_inputs(isa, dtype, rng):
     k = rand(rng, (2, 3, 8, 30), dtype).swapaxes(-1, -2)  # (2, 3, 30, 8)
     v = rand(rng, (2, 3, 30, 10), dtype)[..., ::2]
     check(rng, dtype, q, k, v, is_causal=True)
+
+
+def test_lse(isa, dtype, rng):
+    q, k, v = qkv(rng, dtype, (2,), (2,), 9, 70, 5, 3)
+    mask = rng.random((9, 70)) < 0.5
+    mask[4] = False
+    _, lse = sdpa(q, k, v, attn_mask=mask, return_lse=True)
+    s = np.where(mask, q.astype(np.float64) @ np.swapaxes(k, -1, -2) / np.sqrt(5), -np.inf)
+    with np.errstate(divide="ignore"):
+        expected = np.log(np.sum(np.exp(s), axis=-1))
+    expected[:, 4] = np.inf  # fully masked rows
+    assert np.all(lse[:, 4] == np.inf)
+    np.testing.assert_allclose(lse, expected, rtol=1e-5 if dtype == np.float32 else 1e-12)
 
 
 def test_fully_masked_rows(isa, dtype, rng):
@@ -240,6 +260,14 @@ def test_errors():
         sdpa_bw(np.zeros((2, 3, 4, 5), f4), q, k, v)
     with pytest.raises(TypeError, match="grad_out has dtype"):
         sdpa_bw(np.zeros((2, 3, 4, 7), f8), q, k, v)
+    g = np.zeros((2, 3, 4, 7), f4)
+    out, lse = sdpa(q, k, v, return_lse=True)
+    with pytest.raises(ValueError, match="together"):
+        sdpa_bw(g, q, k, v, output=out)
+    with pytest.raises(ValueError, match="lse"):
+        sdpa_bw(g, q, k, v, output=out, lse=lse[..., :2])
+    with pytest.raises(TypeError, match="dtype"):
+        sdpa_bw(g, q, k, v, output=out, lse=lse.astype(f8))
 
 
 TORCH_CASES = [

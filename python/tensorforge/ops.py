@@ -116,25 +116,31 @@ def adaptive_avg_pool2d_backward(grad_output, x, output_size):
 
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, is_causal=False, scale=None,
-                                 enable_gqa=False):
+                                 enable_gqa=False, *, return_lse=False):
     """``F.scaled_dot_product_attention``: softmax(query key^T * scale + mask) value.
 
     query (..., L, E), key (..., S, E), value (..., S, Ev) -> (..., L, Ev), leading
     dims broadcasting. ``attn_mask`` is bool (True attends) or of query's dtype
     (added); ``is_causal`` is top-left aligned; ``scale`` defaults to 1/sqrt(E);
     ``enable_gqa`` shares each key/value head among consecutive query heads. Rows
-    whose keys are all masked give 0, as PyTorch 2.13.
+    whose keys are all masked give 0, as PyTorch 2.13. ``return_lse=True`` (not in
+    PyTorch) returns ``(out, lse)``, ``lse`` (..., L) the rows' log-sum-exp, for
+    the backward.
     """
     return _C.scaled_dot_product_attention(query, key, value, attn_mask, is_causal, scale,
-                                           enable_gqa)
+                                           enable_gqa, return_lse=return_lse)
 
 
 def scaled_dot_product_attention_backward(grad_out, query, key, value, attn_mask=None,
-                                          is_causal=False, scale=None, enable_gqa=False):
+                                          is_causal=False, scale=None, enable_gqa=False, *,
+                                          output=None, lse=None):
     """Gradient of :func:`scaled_dot_product_attention`: ``(grad_query, grad_key, grad_value)``,
-    each of its input's shape (summed over broadcast and GQA-shared heads)."""
+    each of its input's shape (summed over broadcast and GQA-shared heads). ``output`` and
+    ``lse`` (both or neither) are the forward's ``return_lse=True`` results; without them
+    the forward is recomputed."""
     return _C.scaled_dot_product_attention_backward(grad_out, query, key, value, attn_mask,
-                                                    is_causal, scale, enable_gqa)
+                                                    is_causal, scale, enable_gqa, output=output,
+                                                    lse=lse)
 
 
 __all__ = ["matmul", "linear", "conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward",

@@ -256,15 +256,23 @@ void run_forward(const Problem& p, const Array& kt, T* out, T* lse) {
 }  // namespace
 
 Array scaled_dot_product_attention(const Array& q, const Array& k, const Array& v,
-                                   const AttentionOptions& opt) {
+                                   const AttentionOptions& opt, Array* lse_out) {
   const char* op = "scaled_dot_product_attention";
   const Problem p = analyse(op, q, k, v, opt);
   Array out = Array::empty(out_shape(p, p.Ev), q.dtype);
-  if (out.numel() == 0) return out;
-  if (p.S == 0) return Array::zeros(out.shape, q.dtype);
+  Shape lse_shape = p.batch;
+  lse_shape.push_back(p.L);
+  Array lse = Array::empty(lse_shape, q.dtype);
+  if (lse_out) *lse_out = lse;
+  if (p.nbatch * p.L == 0) return out;
+  if (p.S == 0) {  // softmax over no keys: PyTorch gives 0, as for fully masked rows
+    TFG_DISPATCH_FLOATING(q.dtype, op, [&] {
+      std::fill(lse.ptr<scalar_t>(), lse.ptr<scalar_t>() + lse.numel(), std::numeric_limits<scalar_t>::infinity());
+    });
+    return Array::zeros(out.shape, q.dtype);
+  }
   TFG_DISPATCH_FLOATING(q.dtype, op, [&] {
     const Array kt = pack_all<scalar_t>(p.k, p.S, p.E);
-    Array lse = Array::empty({p.nbatch * p.L}, q.dtype);
     run_forward<scalar_t>(p, kt, out.ptr<scalar_t>(), lse.ptr<scalar_t>());
   });
   return out;
@@ -272,7 +280,8 @@ Array scaled_dot_product_attention(const Array& q, const Array& k, const Array& 
 
 AttentionGrads scaled_dot_product_attention_backward(const Array& grad_out, const Array& q,
                                                      const Array& k, const Array& v,
-                                                     const AttentionOptions& opt) {
+                                                     const AttentionOptions& opt, const Array* output,
+                                                     const Array* lse_in) {
   const char* op = "scaled_dot_product_attention_backward";
   const Problem p = analyse(op, q, k, v, opt);
   check_float_cpu(op, "grad_out", grad_out);
@@ -281,14 +290,35 @@ AttentionGrads scaled_dot_product_attention_backward(const Array& grad_out, cons
   const Shape os = out_shape(p, p.Ev);
   TFG_CHECK_VALUE(grad_out.shape == os, op, ": grad_out has shape ", shape_str(grad_out.shape),
                   " but the output's shape is ", shape_str(os));
+  TFG_CHECK_VALUE((output == nullptr) == (lse_in == nullptr), op,
+                  ": output and lse must be given together (the forward's results) or not at all");
+  if (output) {
+    Shape ls = p.batch;
+    ls.push_back(p.L);
+    check_float_cpu(op, "output", *output);
+    check_float_cpu(op, "lse", *lse_in);
+    TFG_CHECK_TYPE(output->dtype == q.dtype && lse_in->dtype == q.dtype, op,
+                   ": output and lse must have query's dtype ", dtype_name(q.dtype), ", got ",
+                   dtype_name(output->dtype), " and ", dtype_name(lse_in->dtype));
+    TFG_CHECK_VALUE(output->shape == os && lse_in->shape == ls, op, ": output must have shape ", shape_str(os),
+                    " and lse ", shape_str(ls), ", got ", shape_str(output->shape), " and ",
+                    shape_str(lse_in->shape));
+  }
   AttentionGrads g{Array::zeros(q.shape, q.dtype), Array::zeros(k.shape, q.dtype), Array::zeros(v.shape, q.dtype)};
   if (p.nbatch * p.L * p.S == 0) return g;
   TFG_DISPATCH_FLOATING(q.dtype, op, [&] {
     using T = scalar_t;
     const Array dout = grad_out.contiguous();
     const Array kt = pack_all<T>(p.k, p.S, p.E), vt = pack_all<T>(p.v, p.S, p.Ev);
-    Array o = Array::empty({p.nbatch * p.L * p.Ev}, q.dtype), lse = Array::empty({p.nbatch * p.L}, q.dtype);
-    run_forward<T>(p, kt, o.ptr<T>(), lse.ptr<T>());
+    Array o, lse;
+    if (output) {
+      o = output->contiguous();
+      lse = lse_in->contiguous();
+    } else {
+      o = Array::empty({p.nbatch * p.L * p.Ev}, q.dtype);
+      lse = Array::empty({p.nbatch * p.L}, q.dtype);
+      run_forward<T>(p, kt, o.ptr<T>(), lse.ptr<T>());
+    }
     // Note [broadcast gradients]: dq is written per output batch and summed
     // into q's shape afterwards when q was broadcast; dk and dv accumulate per
     // thread straight into k's and v's shapes (GQA and broadcasting included).

@@ -17,13 +17,18 @@ struct AttentionOptions {
   bool enable_gqa = false;
 };
 
-// q (..., L, E), k (..., S, E), v (..., S, Ev) -> (..., L, Ev).
+// q (..., L, E), k (..., S, E), v (..., S, Ev) -> (..., L, Ev); the leading
+// dims broadcast. With lse, also the row log-sum-exp of the scaled, masked
+// scores (..., L) (+inf for rows whose keys are all masked), for the backward.
 Array scaled_dot_product_attention(const Array& q, const Array& k, const Array& v,
-                                   const AttentionOptions& opt);
+                                   const AttentionOptions& opt, Array* lse = nullptr);
 struct AttentionGrads { Array grad_q, grad_k, grad_v; };
+// output / lse: the forward's results, both or neither (null: recomputed).
 AttentionGrads scaled_dot_product_attention_backward(const Array& grad_out, const Array& q,
                                                      const Array& k, const Array& v,
-                                                     const AttentionOptions& opt);
+                                                     const AttentionOptions& opt,
+                                                     const Array* output = nullptr,
+                                                     const Array* lse = nullptr);
 
 // Query and key tile sizes of the kernels (BK is a multiple of every 2 * W).
 constexpr int64_t kAttnBlockQ = 64;
