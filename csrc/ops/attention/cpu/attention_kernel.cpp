@@ -47,13 +47,26 @@ void scores_block(int64_t K, const T* a, int64_t lda, const T* bt, int64_t ncp, 
   }
 }
 
+// Note [causal trimming]: on a key tile that crosses the diagonal, row i of
+// the tile sees only its first lim + i keys (lim = q0 + 1 - k0); a block of
+// MR rows then stops at lim + i + MR - 1 columns (scores) or terms (accum),
+// which halves the diagonal tile. lim < 0: no trimming. Scores past a row's
+// own limit are left unwritten; masked_scores sets them to -inf.
+inline int64_t trimmed(int64_t lim, int64_t i, int mr, int64_t n) {
+  return lim < 0 ? n : std::clamp<int64_t>(lim + i + mr - 1, 0, n);
+}
+
 template <class T>
-void scores(int64_t rows, int64_t K, const T* a, int64_t lda, const T* bt, int64_t ncp, T* c) {
+void scores(int64_t rows, int64_t K, const T* a, int64_t lda, const T* bt, int64_t ncp, T* c,
+            int64_t lim = -1) {
+  constexpr int W2 = 2 * Vec<T>::W;
+  auto cols = [&](int64_t i, int mr) { return (trimmed(lim, i, mr, ncp) + W2 - 1) / W2 * W2; };
   int64_t i = 0;
-  for (; i + kRows <= rows; i += kRows) scores_block<T, kRows>(K, a + i * lda, lda, bt, ncp, c + i * BK);
+  for (; i + kRows <= rows; i += kRows)
+    scores_block<T, kRows>(K, a + i * lda, lda, bt, cols(i, kRows), c + i * BK);
   if constexpr (kRows > 4)
-    for (; i + 4 <= rows; i += 4) scores_block<T, 4>(K, a + i * lda, lda, bt, ncp, c + i * BK);
-  for (; i < rows; ++i) scores_block<T, 1>(K, a + i * lda, lda, bt, ncp, c + i * BK);
+    for (; i + 4 <= rows; i += 4) scores_block<T, 4>(K, a + i * lda, lda, bt, cols(i, 4), c + i * BK);
+  for (; i < rows; ++i) scores_block<T, 1>(K, a + i * lda, lda, bt, cols(i, 1), c + i * BK);
 }
 
 // c[r * ldc + n] += sum_{j < K} p[r * prs + j * pcs] * b[j * ldb + n] for r < MR,
@@ -98,13 +111,14 @@ void accum_block(int64_t K, int64_t N, const T* p, int64_t prs, int64_t pcs, con
 
 template <class T>
 void accum(int64_t rows, int64_t K, int64_t N, const T* p, int64_t prs, int64_t pcs, const T* b,
-           int64_t ldb, T* c, int64_t ldc) {
+           int64_t ldb, T* c, int64_t ldc, int64_t lim = -1) {
   int64_t i = 0;
   for (; i + kRows <= rows; i += kRows)
-    accum_block<T, kRows>(K, N, p + i * prs, prs, pcs, b, ldb, c + i * ldc, ldc);
+    accum_block<T, kRows>(trimmed(lim, i, kRows, K), N, p + i * prs, prs, pcs, b, ldb, c + i * ldc, ldc);
   if constexpr (kRows > 4)
-    for (; i + 4 <= rows; i += 4) accum_block<T, 4>(K, N, p + i * prs, prs, pcs, b, ldb, c + i * ldc, ldc);
-  for (; i < rows; ++i) accum_block<T, 1>(K, N, p + i * prs, prs, pcs, b, ldb, c + i * ldc, ldc);
+    for (; i + 4 <= rows; i += 4)
+      accum_block<T, 4>(trimmed(lim, i, 4, K), N, p + i * prs, prs, pcs, b, ldb, c + i * ldc, ldc);
+  for (; i < rows; ++i) accum_block<T, 1>(trimmed(lim, i, 1, K), N, p + i * prs, prs, pcs, b, ldb, c + i * ldc, ldc);
 }
 
 // Applies f to x[0, n) in vector chunks (the last one partial).
@@ -131,6 +145,12 @@ int64_t key_end(const AttnHead<T>& h, int64_t q0, int64_t rows) {
   return h.causal ? std::min(h.S, q0 + rows) : h.S;
 }
 
+// The row limit of Note [causal trimming] for the key tile at k0 (-1: none).
+template <class T>
+int64_t causal_limit(const AttnHead<T>& h, int64_t q0, int64_t k0, int64_t nk) {
+  return h.causal && k0 + nk > q0 + 1 ? q0 + 1 - k0 : -1;
+}
+
 // sc[i * BK + j] (i < rows, j < nk) = the scaled, masked scores of query q0 + i
 // against key k0 + j; -inf where the key is masked out.
 template <class T>
@@ -138,7 +158,7 @@ void masked_scores(const AttnHead<T>& h, int64_t q0, int64_t rows, int64_t k0, i
   using V = Vec<T>;
   constexpr int W = V::W;
   const int64_t ncp = (nk + 2 * W - 1) / (2 * W) * (2 * W);
-  scores(rows, h.E, h.q + q0 * h.E, h.E, h.kt + k0 * h.E, ncp, sc);
+  scores(rows, h.E, h.q + q0 * h.E, h.E, h.kt + k0 * h.E, ncp, sc, causal_limit(h, q0, k0, nk));
   const V scale = V::broadcast(h.scale);
   for (int64_t i = 0; i < rows; ++i) {
     T* s = sc + i * BK;
@@ -220,7 +240,7 @@ void forward_tile(const AttnHead<T>& h, int64_t q0, int64_t rows, T* out, T* lse
       l[i] = l[i] * alpha + sum;
       m[i] = mn;
     }
-    accum(rows, nk, h.Ev, sc, BK, int64_t(1), h.v + k0 * h.Ev, h.Ev, o, h.Ev);
+    accum(rows, nk, h.Ev, sc, BK, int64_t(1), h.v + k0 * h.Ev, h.Ev, o, h.Ev, causal_limit(h, q0, k0, nk));
   }
   for (int64_t i = 0; i < rows; ++i) {
     T* dst = out + (q0 + i) * h.Ev;
@@ -270,7 +290,7 @@ void backward_tile(const AttnHead<T>& h, int64_t q0, int64_t rows, const T* dout
       });
     }
     // dq[i] += sum_j ds[i][j] k[k0 + j];  dk[k0 + j] += sum_i ds[i][j] q[i]
-    accum(rows, nk, h.E, ds, BK, int64_t(1), h.k + k0 * h.E, h.E, dq_t, h.E);
+    accum(rows, nk, h.E, ds, BK, int64_t(1), h.k + k0 * h.E, h.E, dq_t, h.E, causal_limit(h, q0, k0, nk));
     accum(nk, rows, h.E, ds, int64_t(1), BK, h.q + q0 * h.E, h.E, dk + k0 * h.E, h.E);
   }
 }
