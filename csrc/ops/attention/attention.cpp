@@ -200,13 +200,13 @@ const AttentionKernels<T>& kernels() {
 
 // Packs every key (and value, when vt) matrix into transposed tiles once.
 template <class T>
-Array pack_all(const Array& x, int64_t S, int64_t E) {
+Array pack_all(const Array& x, int64_t S, int64_t E, T mul) {
   const int64_t mats = S * E > 0 ? x.numel() / (S * E) : 0;
   const int64_t per = attn_packed_elems(S, E);
   Array out = Array::empty({mats * per}, dtype_of<T>());
   const T* src = x.ptr<T>();
   T* dst = out.ptr<T>();
-  parallel_for(mats, [&](int64_t i) { attn_pack_transposed(src + i * S * E, S, E, dst + i * per); });
+  parallel_for(mats, [&](int64_t i) { attn_pack_transposed(src + i * S * E, S, E, mul, dst + i * per); });
   return out;
 }
 
@@ -224,7 +224,6 @@ AttnHead<T> head(const Problem& p, int64_t b, const T* kt, const T* vt) {
   h.S = p.S;
   h.E = p.E;
   h.Ev = p.Ev;
-  h.scale = static_cast<T>(p.scale);
   h.causal = p.causal;
   return h;
 }
@@ -272,7 +271,7 @@ Array scaled_dot_product_attention(const Array& q, const Array& k, const Array& 
     return Array::zeros(out.shape, q.dtype);
   }
   TFG_DISPATCH_FLOATING(q.dtype, op, [&] {
-    const Array kt = pack_all<scalar_t>(p.k, p.S, p.E);
+    const Array kt = pack_all<scalar_t>(p.k, p.S, p.E, static_cast<scalar_t>(p.scale));
     run_forward<scalar_t>(p, kt, out.ptr<scalar_t>(), lse.ptr<scalar_t>());
   });
   return out;
@@ -309,7 +308,7 @@ AttentionGrads scaled_dot_product_attention_backward(const Array& grad_out, cons
   TFG_DISPATCH_FLOATING(q.dtype, op, [&] {
     using T = scalar_t;
     const Array dout = grad_out.contiguous();
-    const Array kt = pack_all<T>(p.k, p.S, p.E), vt = pack_all<T>(p.v, p.S, p.Ev);
+    const Array kt = pack_all<T>(p.k, p.S, p.E, static_cast<T>(p.scale)), vt = pack_all<T>(p.v, p.S, p.Ev, T(1));
     Array o, lse;
     if (output) {
       o = output->contiguous();

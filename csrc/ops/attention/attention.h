@@ -37,14 +37,14 @@ constexpr int64_t kAttnBlockK = 64;
 // One (batch, head) of the problem as the kernels see it: q (L, E), k (S, E),
 // v (S, Ev) row-major and contiguous; mask (L, S) additive with unit column
 // stride and row stride mask_rs (0 when it is the same for every query), or
-// null. kt / vt: k and v packed by attn_pack_transposed (vt only for backward).
+// null. kt / vt: k times scale and v packed by attn_pack_transposed (vt only
+// for backward).
 template <class T>
 struct AttnHead {
   const T* q; const T* k; const T* v;
   const T* kt; const T* vt;
   const T* mask; int64_t mask_rs;
   int64_t L, S, E, Ev;
-  T scale;
   bool causal;
 };
 
@@ -61,19 +61,27 @@ struct AttentionKernels {
                         const T* o, const T* lse, T* dq, T* dk, T* dv, T* scratch);
 };
 
-// Packs a row-major (S, E) matrix tile by tile: tile t holds rows
+// Packs a row-major (S, E) matrix tile by tile, times mul: tile t holds rows
 // [t * kAttnBlockK, ...) transposed, as E rows of kAttnBlockK (zero-padded).
+// Keys are packed with the softmax scale folded in, so that scores need no
+// scaling pass.
 inline int64_t attn_packed_elems(int64_t S, int64_t E) {
   return (S + kAttnBlockK - 1) / kAttnBlockK * kAttnBlockK * E;
 }
 template <class T>
-void attn_pack_transposed(const T* src, int64_t S, int64_t E, T* dst) {
+void attn_pack_transposed(const T* src, int64_t S, int64_t E, T mul, T* dst) {
+  constexpr int64_t G = 8;  // rows read together: 8 sequential streams, 8 adjacent outputs
   for (int64_t t0 = 0; t0 < S; t0 += kAttnBlockK, dst += kAttnBlockK * E) {
     const int64_t n = S - t0 < kAttnBlockK ? S - t0 : kAttnBlockK;
-    for (int64_t e = 0; e < E; ++e) {
-      T* d = dst + e * kAttnBlockK;
-      for (int64_t j = 0; j < n; ++j) d[j] = src[(t0 + j) * E + e];
-      for (int64_t j = n; j < kAttnBlockK; ++j) d[j] = T(0);
+    for (int64_t j0 = 0; j0 < kAttnBlockK; j0 += G) {
+      const T* rows = src + (t0 + j0) * E;
+      if (j0 + G <= n) {
+        for (int64_t e = 0; e < E; ++e)
+          for (int64_t r = 0; r < G; ++r) dst[e * kAttnBlockK + j0 + r] = rows[r * E + e] * mul;
+        continue;
+      }
+      for (int64_t e = 0; e < E; ++e)
+        for (int64_t r = 0; r < G; ++r) dst[e * kAttnBlockK + j0 + r] = j0 + r < n ? rows[r * E + e] * mul : T(0);
     }
   }
 }

@@ -121,10 +121,15 @@ void accum(int64_t rows, int64_t K, int64_t N, const T* p, int64_t prs, int64_t 
   for (; i < rows; ++i) accum_block<T, 1>(trimmed(lim, i, 1, K), N, p + i * prs, prs, pcs, b, ldb, c + i * ldc, ldc);
 }
 
-// Applies f to x[0, n) in vector chunks (the last one partial).
+// Calls f(j, lanes) for the vector chunks of [0, n) (the last one partial);
+// a whole key tile (n == BK, the common case) with a compile-time count.
 template <class T, class F>
 void for_chunks(int64_t n, F&& f) {
   constexpr int W = Vec<T>::W;
+  if (n == BK) {
+    for (int64_t j = 0; j < BK; j += W) f(j, W);
+    return;
+  }
   for (int64_t j = 0; j < n; j += W) f(j, n - j < W ? static_cast<int>(n - j) : W);
 }
 
@@ -152,25 +157,25 @@ int64_t causal_limit(const AttnHead<T>& h, int64_t q0, int64_t k0, int64_t nk) {
 }
 
 // sc[i * BK + j] (i < rows, j < nk) = the scaled, masked scores of query q0 + i
-// against key k0 + j; -inf where the key is masked out.
+// against key k0 + j (the scale is folded into kt); -inf where the key is masked out.
 template <class T>
 void masked_scores(const AttnHead<T>& h, int64_t q0, int64_t rows, int64_t k0, int64_t nk, T* sc) {
   using V = Vec<T>;
   constexpr int W = V::W;
   const int64_t ncp = (nk + 2 * W - 1) / (2 * W) * (2 * W);
-  scores(rows, h.E, h.q + q0 * h.E, h.E, h.kt + k0 * h.E, ncp, sc, causal_limit(h, q0, k0, nk));
-  const V scale = V::broadcast(h.scale);
-  for (int64_t i = 0; i < rows; ++i) {
-    T* s = sc + i * BK;
-    const T* m = h.mask ? h.mask + (q0 + i) * h.mask_rs + k0 : nullptr;
-    for_chunks<T>(nk, [&](int64_t j, int n) {
-      const V x = V::loadu(s + j) * scale;
-      store_n(m ? x + load_n(m + j, n) : x, s + j, n);
-    });
-    if (h.causal) {
-      const T minus_inf = -kInf<T>;
-      for (int64_t j = std::max<int64_t>(q0 + i + 1 - k0, 0); j < nk; ++j) s[j] = minus_inf;
+  const int64_t lim = causal_limit(h, q0, k0, nk);
+  scores(rows, h.E, h.q + q0 * h.E, h.E, h.kt + k0 * h.E, ncp, sc, lim);
+  if (h.mask) {
+    for (int64_t i = 0; i < rows; ++i) {
+      T* s = sc + i * BK;
+      const T* m = h.mask + (q0 + i) * h.mask_rs + k0;
+      for_chunks<T>(nk, [&](int64_t j, int n) { store_n(load_n(s + j, n) + load_n(m + j, n), s + j, n); });
     }
+  }
+  if (lim >= 0) {
+    const T minus_inf = -kInf<T>;
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = std::max<int64_t>(lim + i, 0); j < nk; ++j) sc[i * BK + j] = minus_inf;
   }
 }
 
