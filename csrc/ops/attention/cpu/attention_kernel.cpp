@@ -13,37 +13,45 @@ namespace tfg::TFG_ISA_NS {
 namespace {
 
 constexpr int64_t BQ = kAttnBlockQ, BK = kAttnBlockK;
+// Register blocks of the tile GEMMs: kRows rows x kVecs vectors of accumulators.
 #if defined(__AVX512F__)
-constexpr int kRows = 8;  // 32 registers: 8 x 2 accumulators
+constexpr int kRows = 6, kVecs = 4;  // 32 registers: 24 accumulators, 4 + 1 operands
 #else
-constexpr int kRows = 4;
+constexpr int kRows = 4, kVecs = 2;  // 16 registers: 8 accumulators
 #endif
+
+// Columns of a score tile actually computed: nk rounded up to whole register blocks.
+template <class T>
+int64_t padded_cols(int64_t nk) {
+  constexpr int64_t C = kVecs * Vec<T>::W;
+  static_assert(kAttnBlockK % C == 0, "key tile must hold whole register blocks");
+  return (nk + C - 1) / C * C;
+}
 
 template <class T>
 constexpr T kInf = std::numeric_limits<T>::infinity();
 
 // c[i * BK + j] = sum_e a[i * lda + e] * bt[e * BK + j] for i < MR, j < ncp
-// (a multiple of 2W): a register-blocked GEMM against a packed transposed tile.
+// (whole register blocks): a register-blocked GEMM against a packed transposed tile.
 template <class T, int MR>
 void scores_block(int64_t K, const T* a, int64_t lda, const T* bt, int64_t ncp, T* c) {
   using V = Vec<T>;
-  constexpr int W = V::W;
-  for (int64_t j = 0; j < ncp; j += 2 * W) {
-    V acc[MR][2];
-    for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = V::zero();
+  constexpr int W = V::W, NV = kVecs;
+  for (int64_t j = 0; j < ncp; j += NV * W) {
+    V acc[MR][NV];
+    for (int r = 0; r < MR; ++r)
+      for (int u = 0; u < NV; ++u) acc[r][u] = V::zero();
     const T* b = bt + j;
     for (int64_t e = 0; e < K; ++e, b += BK) {
-      const V b0 = V::loadu(b), b1 = V::loadu(b + W);
+      V bv[NV];
+      for (int u = 0; u < NV; ++u) bv[u] = V::loadu(b + u * W);
       for (int r = 0; r < MR; ++r) {
         const V ar = V::broadcast(a[r * lda + e]);
-        acc[r][0] = fma(ar, b0, acc[r][0]);
-        acc[r][1] = fma(ar, b1, acc[r][1]);
+        for (int u = 0; u < NV; ++u) acc[r][u] = fma(ar, bv[u], acc[r][u]);
       }
     }
-    for (int r = 0; r < MR; ++r) {
-      acc[r][0].storeu(c + r * BK + j);
-      acc[r][1].storeu(c + r * BK + j + W);
-    }
+    for (int r = 0; r < MR; ++r)
+      for (int u = 0; u < NV; ++u) acc[r][u].storeu(c + r * BK + j + u * W);
   }
 }
 
@@ -59,8 +67,7 @@ inline int64_t trimmed(int64_t lim, int64_t i, int mr, int64_t n) {
 template <class T>
 void scores(int64_t rows, int64_t K, const T* a, int64_t lda, const T* bt, int64_t ncp, T* c,
             int64_t lim = -1) {
-  constexpr int W2 = 2 * Vec<T>::W;
-  auto cols = [&](int64_t i, int mr) { return (trimmed(lim, i, mr, ncp) + W2 - 1) / W2 * W2; };
+  auto cols = [&](int64_t i, int mr) { return padded_cols<T>(trimmed(lim, i, mr, ncp)); };
   int64_t i = 0;
   for (; i + kRows <= rows; i += kRows)
     scores_block<T, kRows>(K, a + i * lda, lda, bt, cols(i, kRows), c + i * BK);
@@ -76,26 +83,22 @@ template <class T, int MR>
 void accum_block(int64_t K, int64_t N, const T* p, int64_t prs, int64_t pcs, const T* b,
                  int64_t ldb, T* c, int64_t ldc) {
   using V = Vec<T>;
-  constexpr int W = V::W;
+  constexpr int W = V::W, NV = kVecs;
   int64_t n = 0;
-  for (; n + 2 * W <= N; n += 2 * W) {
-    V acc[MR][2];
-    for (int r = 0; r < MR; ++r) {
-      acc[r][0] = V::loadu(c + r * ldc + n);
-      acc[r][1] = V::loadu(c + r * ldc + n + W);
-    }
+  for (; n + NV * W <= N; n += NV * W) {
+    V acc[MR][NV];
+    for (int r = 0; r < MR; ++r)
+      for (int u = 0; u < NV; ++u) acc[r][u] = V::loadu(c + r * ldc + n + u * W);
     for (int64_t j = 0; j < K; ++j) {
-      const V b0 = V::loadu(b + j * ldb + n), b1 = V::loadu(b + j * ldb + n + W);
+      V bv[NV];
+      for (int u = 0; u < NV; ++u) bv[u] = V::loadu(b + j * ldb + n + u * W);
       for (int r = 0; r < MR; ++r) {
         const V pr = V::broadcast(p[r * prs + j * pcs]);
-        acc[r][0] = fma(pr, b0, acc[r][0]);
-        acc[r][1] = fma(pr, b1, acc[r][1]);
+        for (int u = 0; u < NV; ++u) acc[r][u] = fma(pr, bv[u], acc[r][u]);
       }
     }
-    for (int r = 0; r < MR; ++r) {
-      acc[r][0].storeu(c + r * ldc + n);
-      acc[r][1].storeu(c + r * ldc + n + W);
-    }
+    for (int r = 0; r < MR; ++r)
+      for (int u = 0; u < NV; ++u) acc[r][u].storeu(c + r * ldc + n + u * W);
   }
   for (; n < N; n += W) {
     const int rem = N - n < W ? static_cast<int>(N - n) : W;
@@ -160,9 +163,7 @@ int64_t causal_limit(const AttnHead<T>& h, int64_t q0, int64_t k0, int64_t nk) {
 // against key k0 + j (the scale is folded into kt); -inf where the key is masked out.
 template <class T>
 void masked_scores(const AttnHead<T>& h, int64_t q0, int64_t rows, int64_t k0, int64_t nk, T* sc) {
-  using V = Vec<T>;
-  constexpr int W = V::W;
-  const int64_t ncp = (nk + 2 * W - 1) / (2 * W) * (2 * W);
+  const int64_t ncp = padded_cols<T>(nk);
   const int64_t lim = causal_limit(h, q0, k0, nk);
   scores(rows, h.E, h.q + q0 * h.E, h.E, h.kt + k0 * h.E, ncp, sc, lim);
   if (h.mask) {
@@ -272,10 +273,9 @@ void backward_tile(const AttnHead<T>& h, int64_t q0, int64_t rows, const T* dout
   for (int64_t i = 0; i < rows; ++i) delta[i] = row_dot(dout_t + i * h.Ev, o + (q0 + i) * h.Ev, h.Ev);
   std::fill(dq_t, dq_t + rows * h.E, T(0));
   const int64_t kend = key_end(h, q0, rows);
-  constexpr int W = V::W;
   for (int64_t k0 = 0; k0 < kend; k0 += BK) {
     const int64_t nk = std::min(BK, kend - k0);
-    const int64_t ncp = (nk + 2 * W - 1) / (2 * W) * (2 * W);
+    const int64_t ncp = padded_cols<T>(nk);
     masked_scores(h, q0, rows, k0, nk, p);
     for (int64_t i = 0; i < rows; ++i) {
       T* s = p + i * BK;
