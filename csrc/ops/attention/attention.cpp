@@ -216,7 +216,7 @@ AttnHead<T> head(const Problem& p, int64_t b, const T* kt, const T* vt) {
   h.q = p.q.ptr<T>() + p.qi[b] * p.L * p.E;
   h.k = p.k.ptr<T>() + p.ki[b] * p.S * p.E;
   h.v = p.v.ptr<T>() + p.vi[b] * p.S * p.Ev;
-  h.kt = kt + p.ki[b] * attn_packed_elems(p.S, p.E);
+  h.kt = kt ? kt + p.ki[b] * attn_packed_elems(p.S, p.E) : nullptr;
   h.vt = vt ? vt + p.vi[b] * attn_packed_elems(p.S, p.Ev) : nullptr;
   h.mask = p.has_mask ? p.mask.ptr<T>() + p.mi[b] * p.mask_mat : nullptr;
   h.mask_rs = p.mask_rs;
@@ -239,16 +239,37 @@ void item_of(const Problem& p, int64_t i, int64_t* b, int64_t* q0, int64_t* rows
   *rows = std::min(kAttnBlockQ, p.L - *q0);
 }
 
+// Note [forward items]: a forward work item is a run of query tiles of one
+// (batch, head); it packs the keys it needs (up to its last causal key) into
+// its thread's buffer, reused from item to item, and runs its tiles against
+// it. Runs are whole heads unless that gives fewer than about four items per
+// thread. Packing per item instead of all keys up front keeps the buffer
+// small and warm in cache and avoids faulting in a fresh K-sized array on
+// every call (measured: that cost ~6% of the B4 H8 L512 E64 forward).
 template <class T>
-void run_forward(const Problem& p, const Array& kt, T* out, T* lse) {
+void run_forward(const Problem& p, T* out, T* lse) {
   const AttentionKernels<T>& kern = kernels<T>();
   const int threads = num_threads();
+  const int64_t nt = query_tiles(p);
+  int64_t runs = 1;
+  while (runs < nt && p.nbatch * runs < 4 * threads) runs *= 2;
+  runs = std::min(runs, nt);
+  const int64_t per_run = (nt + runs - 1) / runs;
   PerThread<T> scratch(threads, attn_scratch_elems(p.E, p.Ev));
-  parallel_for_with_thread(p.nbatch * query_tiles(p), [&](int64_t i, int t) {
-    int64_t b, q0, rows;
-    item_of(p, i, &b, &q0, &rows);
-    const AttnHead<T> h = head<T>(p, b, kt.ptr<T>(), nullptr);
-    kern.forward_tile(h, q0, rows, out + b * p.L * p.Ev, lse + b * p.L, scratch[t]);
+  PerThread<T> packed(threads, attn_packed_elems(p.S, p.E));
+  const T scale = static_cast<T>(p.scale);
+  parallel_for_with_thread(p.nbatch * runs, [&](int64_t i, int t) {
+    const int64_t b = i / runs, r = runs - 1 - i % runs;  // causal: the longest runs first
+    const int64_t t0 = r * per_run, t1 = std::min(nt, t0 + per_run);
+    if (t0 >= t1) return;
+    const int64_t kend = p.causal ? std::min(p.S, t1 * kAttnBlockQ) : p.S;
+    AttnHead<T> h = head<T>(p, b, nullptr, nullptr);
+    attn_pack_transposed(h.k, kend, p.E, scale, packed[t]);
+    h.kt = packed[t];
+    for (int64_t tile = t1 - 1; tile >= t0; --tile) {
+      const int64_t q0 = tile * kAttnBlockQ;
+      kern.forward_tile(h, q0, std::min(kAttnBlockQ, p.L - q0), out + b * p.L * p.Ev, lse + b * p.L, scratch[t]);
+    }
   });
 }
 
@@ -271,8 +292,7 @@ Array scaled_dot_product_attention(const Array& q, const Array& k, const Array& 
     return Array::zeros(out.shape, q.dtype);
   }
   TFG_DISPATCH_FLOATING(q.dtype, op, [&] {
-    const Array kt = pack_all<scalar_t>(p.k, p.S, p.E, static_cast<scalar_t>(p.scale));
-    run_forward<scalar_t>(p, kt, out.ptr<scalar_t>(), lse.ptr<scalar_t>());
+    run_forward<scalar_t>(p, out.ptr<scalar_t>(), lse.ptr<scalar_t>());
   });
   return out;
 }
@@ -316,7 +336,7 @@ AttentionGrads scaled_dot_product_attention_backward(const Array& grad_out, cons
     } else {
       o = Array::empty({p.nbatch * p.L * p.Ev}, q.dtype);
       lse = Array::empty({p.nbatch * p.L}, q.dtype);
-      run_forward<T>(p, kt, o.ptr<T>(), lse.ptr<T>());
+      run_forward<T>(p, o.ptr<T>(), lse.ptr<T>());
     }
     // Note [broadcast gradients]: dq is written per output batch and summed
     // into q's shape afterwards when q was broadcast; dk and dv accumulate per
