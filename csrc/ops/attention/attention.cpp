@@ -255,7 +255,7 @@ void run_forward(const Problem& p, T* out, T* lse) {
   while (runs < nt && p.nbatch * runs < 4 * threads) runs *= 2;
   runs = std::min(runs, nt);
   const int64_t per_run = (nt + runs - 1) / runs;
-  PerThread<T> scratch(threads, attn_scratch_elems(p.E, p.Ev));
+  PerThread<T> scratch(threads, attn_scratch_elems(p.Ev));
   PerThread<T> packed(threads, attn_packed_elems(p.S, p.E));
   const T scale = static_cast<T>(p.scale);
   parallel_for_with_thread(p.nbatch * runs, [&](int64_t i, int t) {
@@ -346,7 +346,7 @@ AttentionGrads scaled_dot_product_attention_backward(const Array& grad_out, cons
     const int threads = num_threads();
     const int64_t nk = p.k.numel(), nv = p.v.numel();
     PerThread<T> acc(threads, nk + nv, /*zeroed=*/true);
-    PerThread<T> scratch(threads, attn_scratch_elems(p.E, p.Ev));
+    PerThread<T> scratch(threads, attn_scratch_elems(p.Ev));
     const AttentionKernels<T>& kern = kernels<T>();
     parallel_for_with_thread(p.nbatch * query_tiles(p), [&](int64_t i, int t) {
       int64_t b, q0, rows;

@@ -86,7 +86,7 @@ void attn_pack_transposed(const T* src, int64_t S, int64_t E, T mul, T* dst) {
   }
 }
 
-inline int64_t attn_scratch_elems(int64_t E, int64_t Ev) {
+inline int64_t attn_scratch_elems(int64_t Ev) {
   return 2 * kAttnBlockQ * kAttnBlockK + kAttnBlockQ * Ev + 4 * kAttnBlockQ + 64;
 }
 
