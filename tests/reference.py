@@ -674,3 +674,90 @@ def lstm_cell_backward_ref(grad_h, grad_c, x, hx, cx, w_ih, w_hh, b_ih=None, b_h
     if squeeze:
         gx, ghx, gcx = gx[0], ghx[0], gcx[0]
     return (gx, ghx, gcx) + tuple(g[3:])
+
+
+# ---- scaled dot-product attention ----------------------------------------------
+
+def _sdpa_expand(query, key, value, attn_mask, enable_gqa):
+    """q, k, v (GQA heads repeated) and the additive mask, in float64, broadcast."""
+    q = np.asarray(query, dtype=np.float64)
+    k = np.asarray(key, dtype=np.float64)
+    v = np.asarray(value, dtype=np.float64)
+    if enable_gqa:
+        k = np.repeat(k, q.shape[-3] // k.shape[-3], axis=-3)
+        v = np.repeat(v, q.shape[-3] // v.shape[-3], axis=-3)
+    add = 0.0
+    if attn_mask is not None:
+        m = np.asarray(attn_mask)
+        if m.dtype == np.bool_:
+            add = np.where(m, 0.0, -np.inf)
+        else:
+            add = m.astype(np.float64)
+    return q, k, v, add
+
+
+def sdpa_probs_ref(query, key, value, attn_mask=None, is_causal=False, scale=None,
+                   enable_gqa=False):
+    """The attention weights softmax(q k^T * scale + mask) (..., L, S), with the
+    rows whose keys are all masked set to 0 (PyTorch 2.13)."""
+    q, k, v, add = _sdpa_expand(query, key, value, attn_mask, enable_gqa)
+    L, S = q.shape[-2], k.shape[-2]
+    if scale is None:
+        scale = 1.0 / np.sqrt(q.shape[-1]) if q.shape[-1] > 0 else 1.0
+    s = np.matmul(q, np.swapaxes(k, -1, -2)) * scale + add
+    if is_causal:
+        keep = np.zeros((L, S), dtype=bool)
+        for i in range(L):
+            for j in range(S):
+                keep[i, j] = j <= i
+        s = np.where(keep, s, -np.inf)
+    p = np.zeros(s.shape)
+    flat_s = s.reshape(-1, L, S) if s.size else s.reshape(0, L, S)
+    flat_p = p.reshape(flat_s.shape)
+    for b in range(flat_s.shape[0]):
+        for i in range(L):
+            row = flat_s[b, i]
+            mx = np.max(row) if S else -np.inf
+            if mx == -np.inf:
+                continue
+            e = np.exp(row - mx)
+            flat_p[b, i] = e / np.sum(e)
+    return p
+
+
+def sdpa_ref(query, key, value, attn_mask=None, is_causal=False, scale=None, enable_gqa=False):
+    """softmax(q k^T * scale + mask) v in float64."""
+    _, _, v, _ = _sdpa_expand(query, key, value, attn_mask, enable_gqa)
+    p = sdpa_probs_ref(query, key, value, attn_mask, is_causal, scale, enable_gqa)
+    return np.matmul(p, v)
+
+
+def _sum_to(g, shape):
+    """Sums a broadcast gradient back to `shape`."""
+    while g.ndim > len(shape):
+        g = g.sum(axis=0)
+    for d, n in enumerate(shape):
+        if n == 1 and g.shape[d] != 1:
+            g = g.sum(axis=d, keepdims=True)
+    return g
+
+
+def sdpa_backward_ref(grad_out, query, key, value, attn_mask=None, is_causal=False, scale=None,
+                      enable_gqa=False):
+    """(grad_q, grad_k, grad_v) of sdpa_ref by the plain chain rule."""
+    q, k, v, _ = _sdpa_expand(query, key, value, attn_mask, enable_gqa)
+    if scale is None:
+        scale = 1.0 / np.sqrt(q.shape[-1]) if q.shape[-1] > 0 else 1.0
+    p = sdpa_probs_ref(query, key, value, attn_mask, is_causal, scale, enable_gqa)
+    g = np.asarray(grad_out, dtype=np.float64)
+    gv = np.matmul(np.swapaxes(p, -1, -2), g)
+    gp = np.matmul(g, np.swapaxes(v, -1, -2))
+    gs = p * (gp - np.sum(gp * p, axis=-1, keepdims=True))
+    gq = np.matmul(gs, k) * scale
+    gk = np.matmul(np.swapaxes(gs, -1, -2), q) * scale
+    qs, ks, vs = np.shape(query), np.shape(key), np.shape(value)
+    if enable_gqa:
+        nb = gk.shape[:-3]
+        gk = gk.reshape(nb + (ks[-3], gk.shape[-3] // ks[-3]) + gk.shape[-2:]).sum(axis=-3)
+        gv = gv.reshape(nb + (vs[-3], gv.shape[-3] // vs[-3]) + gv.shape[-2:]).sum(axis=-3)
+    return _sum_to(gq, qs), _sum_to(gk, ks), _sum_to(gv, vs)

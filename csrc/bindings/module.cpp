@@ -14,6 +14,7 @@ void bind_softmax(py::module_& m);
 void bind_pooling(py::module_& m);
 void bind_nms(py::module_& m);
 void bind_lstm(py::module_& m);
+void bind_attention(py::module_& m);
 }  // namespace tfg::bindings
 
 PYBIND11_MODULE(_C, m) {
@@ -34,4 +35,5 @@ PYBIND11_MODULE(_C, m) {
   tfg::bindings::bind_pooling(m);
   tfg::bindings::bind_nms(m);
   tfg::bindings::bind_lstm(m);
+  tfg::bindings::bind_attention(m);
 }

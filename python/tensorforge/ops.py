@@ -115,10 +115,32 @@ def adaptive_avg_pool2d_backward(grad_output, x, output_size):
     return _C.adaptive_avg_pool2d_backward(grad_output, x, output_size)
 
 
-__all__ = ["matmul", "linear", "conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward",
-           "avg_pool2d", "avg_pool2d_backward", "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward",
-           "softmax", "log_softmax", "softmax_backward", "log_softmax_backward", "cross_entropy",
-           "cross_entropy_backward"]
+def scaled_dot_product_attention(query, key, value, attn_mask=None, is_causal=False, scale=None,
+                                 enable_gqa=False, *, return_lse=False):
+    """``F.scaled_dot_product_attention``: softmax(query key^T * scale + mask) value.
+
+    query (..., L, E), key (..., S, E), value (..., S, Ev) -> (..., L, Ev), leading
+    dims broadcasting. ``attn_mask`` is bool (True attends) or of query's dtype
+    (added); ``is_causal`` is top-left aligned; ``scale`` defaults to 1/sqrt(E);
+    ``enable_gqa`` shares each key/value head among consecutive query heads. Rows
+    whose keys are all masked give 0, as PyTorch 2.13. ``return_lse=True`` (not in
+    PyTorch) returns ``(out, lse)``, ``lse`` (..., L) the rows' log-sum-exp, for
+    the backward.
+    """
+    return _C.scaled_dot_product_attention(query, key, value, attn_mask, is_causal, scale,
+                                           enable_gqa, return_lse=return_lse)
+
+
+def scaled_dot_product_attention_backward(grad_out, query, key, value, attn_mask=None,
+                                          is_causal=False, scale=None, enable_gqa=False, *,
+                                          output=None, lse=None):
+    """Gradient of :func:`scaled_dot_product_attention`: ``(grad_query, grad_key, grad_value)``,
+    each of its input's shape (summed over broadcast and GQA-shared heads). ``output`` and
+    ``lse`` (both or neither) are the forward's ``return_lse=True`` results; without them
+    the forward is recomputed."""
+    return _C.scaled_dot_product_attention_backward(grad_out, query, key, value, attn_mask,
+                                                    is_causal, scale, enable_gqa, output=output,
+                                                    lse=lse)
 
 
 def nms(boxes, scores, iou_threshold):
@@ -138,9 +160,6 @@ def batched_nms(boxes, scores, idxs, iou_threshold):
 def box_iou(boxes1, boxes2):
     """``torchvision.ops.box_iou``: the (N, M) IoU matrix of boxes1 (N, 4) and boxes2 (M, 4)."""
     return _C.box_iou(boxes1, boxes2)
-
-
-__all__ += ["nms", "batched_nms", "box_iou"]
 
 
 def lstm_cell(x, hx, cx, w_ih, w_hh, b_ih=None, b_hh=None):
@@ -171,4 +190,9 @@ def lstm_backward(grad_y, grad_h, grad_c, x, hx, cx, w_ih, w_hh, b_ih=None, b_hh
     return _C.lstm_backward(grad_y, grad_h, grad_c, x, hx, cx, w_ih, w_hh, b_ih, b_hh)
 
 
-__all__ += ["lstm_cell", "lstm_cell_backward", "lstm", "lstm_backward"]
+__all__ = ["matmul", "linear", "conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward",
+           "avg_pool2d", "avg_pool2d_backward", "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward",
+           "softmax", "log_softmax", "softmax_backward", "log_softmax_backward", "cross_entropy",
+           "cross_entropy_backward", "scaled_dot_product_attention",
+           "scaled_dot_product_attention_backward", "nms", "batched_nms", "box_iou", "lstm_cell",
+           "lstm_cell_backward", "lstm", "lstm_backward"]
