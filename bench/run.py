@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if __package__ in (None, ""):  # run as `python bench/run.py`: make `bench` importable
     sys.path.insert(0, str(ROOT))
 
-SUITES = {"gemm": "bench.gemm", "cnn": "bench.cnn"}  # later: "seq"
+SUITES = {"gemm": "bench.gemm", "cnn": "bench.cnn", "seq": "bench.seq"}
 DTYPES = ("float32", "float64")
 
 
