@@ -18,14 +18,21 @@ as speed); NMS reports GB/s of its input (boxes + scores), a throughput whose
 ratio is what matters.
 
 Note [peak memory]: Linux keeps a process's peak resident size (VmHWM) and
-resets it when "5" is written to /proc/self/clear_refs. Around one call of a
-contender the suite resets it, calls, and reads VmHWM - VmRSS(before): the
-most memory the call held at once beyond what was resident (its output
-included), in MB, whichever library allocated it.
+resets it when "5" is written to /proc/self/clear_refs. For each contender a
+fresh Python process builds the case's inputs, resets the peak, makes ONE
+call and reports VmHWM - VmRSS(before): the most memory the call held at once
+beyond what was resident (its output included), in MB, whichever library
+allocated it. A fresh process because within the benchmarking process freed
+memory stays resident in the allocator and a repeated call shows no growth.
 """
 from __future__ import annotations
 
 import zlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
@@ -250,9 +257,10 @@ def _attention_case(label, B, Hh, L, E, causal, backward, dtype, threads) -> Cas
         if backward:
             go = rng.standard_normal((B, Hh, L, E)).astype(dtype)
 
-            def ours():
-                out = ops.scaled_dot_product_attention(q, k, v, is_causal=causal)
-                return (out,) + tuple(ops.scaled_dot_product_attention_backward(go, q, k, v, is_causal=causal))
+            def ours():  # as autograd runs it: the backward reuses the forward's output and lse
+                out, lse = ops.scaled_dot_product_attention(q, k, v, is_causal=causal, return_lse=True)
+                return (out,) + tuple(ops.scaled_dot_product_attention_backward(
+                    go, q, k, v, is_causal=causal, output=out, lse=lse))
         else:
             ours = lambda: ops.scaled_dot_product_attention(q, k, v, is_causal=causal)
         contenders = [Contender("tensorforge", ours)]
@@ -278,12 +286,14 @@ def _attention_case(label, B, Hh, L, E, causal, backward, dtype, threads) -> Cas
             check = lambda: dict(_close(ours(), ref(), dtype, L), reference="torch")
         if not backward and L <= 512:
             contenders.append(Contender("numpy", lambda: _np_attention(q, k, v, causal)))
-        memory = {c.name: peak_extra_mb(c.fn) for c in contenders}
+        if _MEMORY_PROBE:  # inside the probe's own process: just the contenders
+            return CaseRun(contenders, None, notes)
         base_check = check
 
         def check_with_memory():
             res = base_check() if base_check else {"ok": True, "reference": "none (no torch)"}
-            res["peak_extra_mb"] = memory
+            res["peak_extra_mb"] = {c.name: _peak_in_fresh_process(
+                [label, B, Hh, L, E, causal, backward, dtype, threads], c.name) for c in contenders}
             return res
 
         return CaseRun(contenders, check_with_memory, notes)
@@ -325,6 +335,36 @@ def _nms_case(label, n, dtype, threads) -> Case:
     item = np.dtype(dtype).itemsize
     return Case(label=label, dtype=dtype, threads=threads, flops=0.0, bytes=float(5 * item * n),
                 setup=setup, bound="memory", params={"boxes": n, "iou_threshold": threshold})
+
+
+_MEMORY_PROBE = False
+
+
+def _peak_in_fresh_process(args: list, contender: str) -> Optional[float]:
+    """Note [peak memory]: one call of `contender` of the attention case `args`, in a new process."""
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [str(root), str(root / "python"), env.get("PYTHONPATH")] if p)
+    code = ("import json, sys; from bench import seq; "
+            f"print(json.dumps(seq._memory_probe({json.dumps(args)!r}, {contender!r})))")
+    try:
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                             timeout=300, check=True).stdout
+        return json.loads(out.strip().splitlines()[-1])
+    except (subprocess.SubprocessError, ValueError, IndexError):
+        return None
+
+
+def _memory_probe(args_json: str, contender: str) -> Optional[float]:
+    global _MEMORY_PROBE
+    from bench.harness import thread_limit
+
+    _MEMORY_PROBE = True
+    label, B, Hh, L, E, causal, backward, dtype, threads = json.loads(args_json)
+    with thread_limit(threads):
+        run = _attention_case(label, B, Hh, L, E, causal, backward, dtype, threads).setup()
+        fn = next(c.fn for c in run.contenders if c.name == contender)
+        return peak_extra_mb(fn)
 
 
 def cases(dtypes: List[str], threads: List[int], quick: bool = False) -> List[Case]:
