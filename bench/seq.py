@@ -22,8 +22,9 @@ resets it when "5" is written to /proc/self/clear_refs. For each contender a
 fresh Python process builds the case's inputs, resets the peak, makes ONE
 call and reports VmHWM - VmRSS(before): the most memory the call held at once
 beyond what was resident (its output included), in MB, whichever library
-allocated it. A fresh process because within the benchmarking process freed
-memory stays resident in the allocator and a repeated call shows no growth.
+allocated it. A fresh process, and malloc_trim before the baseline, because
+memory freed earlier stays resident in the allocator and a call reusing it
+would show no growth.
 """
 from __future__ import annotations
 
@@ -76,6 +77,11 @@ def _status_kb(field: str) -> Optional[int]:
 
 def peak_extra_mb(fn: Callable[[], Any]) -> Optional[float]:
     """See Note [peak memory]; None where /proc does not allow it."""
+    try:
+        import ctypes
+        ctypes.CDLL(None).malloc_trim(0)  # free memory held by the allocator would hide growth
+    except (OSError, AttributeError):
+        pass
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
