@@ -25,13 +25,12 @@ float64 NumPy computation, within a tolerance scaled by the reduction length.
 from __future__ import annotations
 
 import time
-import zlib
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from bench.harness import Case, CaseRun, Contender, Timing, optional_torch
+from bench.harness import Case, CaseRun, Contender, Timing, compare_to_max, optional_torch, seeded_rng
 
 NAME = "cnn"
 PEERS = ["torch", "numpy"]
@@ -41,10 +40,6 @@ DEFAULT_DTYPES = ["float32"]
 TIMING = Timing(warmup_s=0.1, min_sample_s=0.05, budget_s=1.0, min_samples=5, max_samples=11)
 QUICK_TIMING = Timing(warmup_s=0.01, min_sample_s=0.005, budget_s=0.05, min_samples=3, settle_s=0.01,
                       max_samples=3)
-
-
-def _rng(key: str) -> np.random.Generator:
-    return np.random.default_rng(zlib.crc32(key.encode()))
 
 
 # ----------------------------------------------------------------------------- NumPy peers
@@ -98,32 +93,15 @@ def _np_cross_entropy_grad(x, t):
 
 def _check(ours: Callable[[], Any], reference: Callable[[], Any], dtype: str, k: float,
            what: str) -> Callable[[], Dict[str, Any]]:
-    """Compares each array ours() returns with reference()'s, within c*eps*k of the
-    reference's largest magnitude (plus the same relative to each entry)."""
-    def check() -> Dict[str, Any]:
-        got, ref = ours(), reference()
-        got = got if isinstance(got, tuple) else (got,)
-        ref = ref if isinstance(ref, tuple) else (ref,)
-        eps = float(np.finfo(dtype).eps)
-        worst, ok = 0.0, len(got) == len(ref)
-        for g, r in zip(got, ref):
-            g64, r64 = np.asarray(g, np.float64), np.asarray(r, np.float64)
-            if g64.shape != r64.shape:
-                return {"ok": False, "error": f"shape {g64.shape} != {r64.shape}", "reference": what}
-            scale = max(float(np.abs(r64).max()) if r64.size else 0.0, np.finfo(np.float64).tiny)
-            err = float(np.abs(g64 - r64).max()) / scale if r64.size else 0.0
-            worst = max(worst, err)
-            ok = ok and bool(np.all(np.isfinite(g64))) and err <= 8 * eps * max(k, 1.0)
-        return {"ok": ok, "max_err_rel_to_max": worst, "tolerance": 8 * eps * max(k, 1.0),
-                "reference": what}
-    return check
+    """ours() against reference(), within 8*eps*k of the reference's largest magnitude."""
+    return lambda: dict(compare_to_max(ours(), reference(), dtype, k, 8.0), reference=what)
 
 
 def _conv_case(label, xs, ws, padding, groups, backward, dtype, threads) -> Case:
     def setup() -> CaseRun:
         import tensorforge as tfg
 
-        rng = _rng(label + dtype)
+        rng = seeded_rng(label + dtype)
         x = rng.standard_normal(xs).astype(dtype)
         w = (rng.standard_normal(ws) / np.sqrt(np.prod(ws[1:]))).astype(dtype)
         b = rng.standard_normal(ws[0]).astype(dtype)
@@ -179,7 +157,7 @@ def _pool_case(label, kind, k, s, p, dtype, threads) -> Case:
     def setup() -> CaseRun:
         import tensorforge as tfg
 
-        x = _rng(label + dtype).standard_normal(shape).astype(dtype)
+        x = seeded_rng(label + dtype).standard_normal(shape).astype(dtype)
         ops = tfg.ops
         torch, note = optional_torch()
         if kind == "max":
@@ -211,7 +189,7 @@ def _softmax_case(label, kind, dtype, threads) -> Case:
     def setup() -> CaseRun:
         import tensorforge as tfg
 
-        rng = _rng(label + dtype)
+        rng = seeded_rng(label + dtype)
         x = (3 * rng.standard_normal(shape)).astype(dtype)
         t = rng.integers(0, shape[1], shape[0]).astype(np.int64)
         ops = tfg.ops

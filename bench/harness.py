@@ -94,6 +94,33 @@ def _threadpoolctl():
         return None
 
 
+# ----------------------------------------------------------------------------- inputs and checks
+
+def seeded_rng(key: str) -> np.random.Generator:
+    """A generator seeded from a case's name, so inputs are the same in every run."""
+    import zlib
+
+    return np.random.default_rng(zlib.crc32(key.encode()))
+
+
+def compare_to_max(got: Any, ref: Any, dtype: str, k: float, c: float) -> Dict[str, Any]:
+    """Compares each array of `got` (an array or a tuple) with `ref`'s: finite, same
+    shape, and within c * eps * max(k, 1) of the reference's largest magnitude."""
+    got = got if isinstance(got, tuple) else (got,)
+    ref = ref if isinstance(ref, tuple) else (ref,)
+    tolerance = c * float(np.finfo(dtype).eps) * max(k, 1.0)
+    worst, ok = 0.0, len(got) == len(ref)
+    for g, r in zip(got, ref):
+        g64, r64 = np.asarray(g, np.float64), np.asarray(r, np.float64)
+        if g64.shape != r64.shape:
+            return {"ok": False, "error": f"shape {g64.shape} != {r64.shape}"}
+        scale = max(float(np.abs(r64).max()) if r64.size else 0.0, np.finfo(np.float64).tiny)
+        err = float(np.abs(g64 - r64).max()) / scale if r64.size else 0.0
+        worst = max(worst, err)
+        ok = ok and bool(np.all(np.isfinite(g64))) and err <= tolerance
+    return {"ok": ok, "max_err_rel_to_max": worst, "tolerance": tolerance}
+
+
 # ----------------------------------------------------------------------------- machine load
 
 def _read_proc_stat():

@@ -28,7 +28,6 @@ would show no growth.
 """
 from __future__ import annotations
 
-import zlib
 import json
 import os
 import subprocess
@@ -38,7 +37,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
-from bench.harness import Case, CaseRun, Contender, Timing, optional_torch
+from bench.harness import Case, CaseRun, Contender, Timing, compare_to_max, optional_torch, seeded_rng
 
 NAME = "seq"
 PEERS = ["torch", "opencv", "numpy"]
@@ -48,10 +47,6 @@ DEFAULT_DTYPES = ["float32"]
 TIMING = Timing(warmup_s=0.1, min_sample_s=0.05, budget_s=1.0, min_samples=5, max_samples=11)
 QUICK_TIMING = Timing(warmup_s=0.01, min_sample_s=0.005, budget_s=0.05, min_samples=3, settle_s=0.01,
                       max_samples=3)
-
-
-def _rng(key: str) -> np.random.Generator:
-    return np.random.default_rng(zlib.crc32(key.encode()))
 
 
 def _optional_cv2():
@@ -153,24 +148,6 @@ def clustered_boxes(n: int, rng: np.random.Generator, dtype) -> tuple:
     return boxes, rng.uniform(0, 1, n).astype(dtype)
 
 
-# ----------------------------------------------------------------------------- checks
-
-def _close(got, ref, dtype, k: float) -> Dict[str, Any]:
-    got = got if isinstance(got, tuple) else (got,)
-    ref = ref if isinstance(ref, tuple) else (ref,)
-    eps = float(np.finfo(dtype).eps)
-    worst, ok = 0.0, len(got) == len(ref)
-    for g, r in zip(got, ref):
-        g64, r64 = np.asarray(g, np.float64), np.asarray(r, np.float64)
-        if g64.shape != r64.shape:
-            return {"ok": False, "error": f"shape {g64.shape} != {r64.shape}"}
-        scale = max(float(np.abs(r64).max()) if r64.size else 0.0, np.finfo(np.float64).tiny)
-        err = float(np.abs(g64 - r64).max()) / scale if r64.size else 0.0
-        worst = max(worst, err)
-        ok = ok and bool(np.all(np.isfinite(g64))) and err <= 16 * eps * max(k, 1.0)
-    return {"ok": ok, "max_err_rel_to_max": worst, "tolerance": 16 * eps * max(k, 1.0)}
-
-
 # ----------------------------------------------------------------------------- cases
 
 def _lstm_case(label, T, B, I, H, backward, dtype, threads) -> Case:
@@ -179,7 +156,7 @@ def _lstm_case(label, T, B, I, H, backward, dtype, threads) -> Case:
     def setup() -> CaseRun:
         import tensorforge as tfg
 
-        rng = _rng(label + dtype)
+        rng = seeded_rng(label + dtype)
         s = 1 / np.sqrt(H)
         x = rng.uniform(-1, 1, (B, I) if cell else (T, B, I)).astype(dtype)
         h0 = rng.uniform(-1, 1, (B, H)).astype(dtype)
@@ -238,7 +215,7 @@ def _lstm_case(label, T, B, I, H, backward, dtype, threads) -> Case:
             contenders.append(Contender("torch", peer))
             if ref is not None:
                 got = (lambda: ours()) if cell else (lambda: ours()[0])
-                check = lambda: dict(_close(got(), ref(), dtype, I + H), reference="torch")
+                check = lambda: dict(compare_to_max(got(), ref(), dtype, I + H, 16.0), reference="torch")
         if np_fn is not None:
             contenders.append(Contender("numpy", np_fn))
         return CaseRun(contenders, check, notes)
@@ -255,7 +232,7 @@ def _attention_case(label, B, Hh, L, E, causal, backward, dtype, threads) -> Cas
     def setup() -> CaseRun:
         import tensorforge as tfg
 
-        rng = _rng(label + dtype)
+        rng = seeded_rng(label + dtype)
         q, k, v = (rng.standard_normal((B, Hh, L, E)).astype(dtype) for _ in range(3))
         ops = tfg.ops
         torch, note = optional_torch()
@@ -289,7 +266,7 @@ def _attention_case(label, B, Hh, L, E, causal, backward, dtype, threads) -> Cas
                         return F.scaled_dot_product_attention(qt, kt, vt, is_causal=causal)
                 ref = lambda: peer().numpy()
             contenders.append(Contender("torch", peer))
-            check = lambda: dict(_close(ours(), ref(), dtype, L), reference="torch")
+            check = lambda: dict(compare_to_max(ours(), ref(), dtype, L, 16.0), reference="torch")
         if not backward and L <= 512:
             contenders.append(Contender("numpy", lambda: _np_attention(q, k, v, causal)))
         if _MEMORY_PROBE:  # inside the probe's own process: just the contenders
@@ -317,7 +294,7 @@ def _nms_case(label, n, dtype, threads) -> Case:
     def setup() -> CaseRun:
         import tensorforge as tfg
 
-        boxes, scores = clustered_boxes(n, _rng(label + dtype), dtype)
+        boxes, scores = clustered_boxes(n, seeded_rng(label + dtype), dtype)
         ops = tfg.ops
         contenders = [Contender("tensorforge", lambda: ops.nms(boxes, scores, threshold))]
         notes = []

@@ -23,6 +23,18 @@ struct Maybe {
   const Array* get() const { return present ? &a : nullptr; }
 };
 
+// The forward's operands, borrowed: x, hx, cx, w_ih, w_hh and the optional biases.
+struct Operands {
+  Array x, hx, cx, w_ih, w_hh;
+  Maybe b_ih, b_hh;
+  Operands(const char* op, const py::handle& x_, const py::handle& hx_, const py::handle& cx_,
+           const py::handle& w_ih_, const py::handle& w_hh_, const py::handle& b_ih_,
+           const py::handle& b_hh_)
+      : x(borrow_array(x_, op, "x")), hx(borrow_array(hx_, op, "hx")), cx(borrow_array(cx_, op, "cx")),
+        w_ih(borrow_array(w_ih_, op, "w_ih")), w_hh(borrow_array(w_hh_, op, "w_hh")),
+        b_ih(b_ih_, op, "b_ih"), b_hh(b_hh_, op, "b_hh") {}
+};
+
 py::tuple grads_tuple(LstmGrads&& g) {
   auto maybe = [](bool has, Array&& a) -> py::object {
     if (!has) return py::none();
@@ -41,14 +53,11 @@ void bind_lstm(py::module_& m) {
         [](const py::handle& x, const py::handle& hx, const py::handle& cx, const py::handle& w_ih,
            const py::handle& w_hh, const py::handle& b_ih, const py::handle& b_hh) {
           const char* op = "lstm_cell";
-          const Array xv = borrow_array(x, op, "x"), hv = borrow_array(hx, op, "hx"),
-                      cv = borrow_array(cx, op, "cx"), wi = borrow_array(w_ih, op, "w_ih"),
-                      wh = borrow_array(w_hh, op, "w_hh");
-          const Maybe bi(b_ih, op, "b_ih"), bh(b_hh, op, "b_hh");
+          const Operands a(op, x, hx, cx, w_ih, w_hh, b_ih, b_hh);
           LstmCellResult r;
           {
             py::gil_scoped_release nogil;
-            r = lstm_cell(xv, hv, cv, wi, wh, bi.get(), bh.get());
+            r = lstm_cell(a.x, a.hx, a.cx, a.w_ih, a.w_hh, a.b_ih.get(), a.b_hh.get());
           }
           return py::make_tuple(to_numpy(std::move(r.h)), to_numpy(std::move(r.c)));
         },
@@ -66,14 +75,11 @@ the cell update are one fused pass.)");
            const py::handle& b_hh) {
           const char* op = "lstm_cell_backward";
           const Maybe gh(grad_h, op, "grad_h"), gc(grad_c, op, "grad_c");
-          const Array xv = borrow_array(x, op, "x"), hv = borrow_array(hx, op, "hx"),
-                      cv = borrow_array(cx, op, "cx"), wi = borrow_array(w_ih, op, "w_ih"),
-                      wh = borrow_array(w_hh, op, "w_hh");
-          const Maybe bi(b_ih, op, "b_ih"), bh(b_hh, op, "b_hh");
+          const Operands a(op, x, hx, cx, w_ih, w_hh, b_ih, b_hh);
           LstmGrads g;
           {
             py::gil_scoped_release nogil;
-            g = lstm_cell_backward(gh.get(), gc.get(), xv, hv, cv, wi, wh, bi.get(), bh.get());
+            g = lstm_cell_backward(gh.get(), gc.get(), a.x, a.hx, a.cx, a.w_ih, a.w_hh, a.b_ih.get(), a.b_hh.get());
           }
           return grads_tuple(std::move(g));
         },
@@ -87,14 +93,11 @@ The step's gates are recomputed from the inputs.)");
         [](const py::handle& x, const py::handle& hx, const py::handle& cx, const py::handle& w_ih,
            const py::handle& w_hh, const py::handle& b_ih, const py::handle& b_hh) {
           const char* op = "lstm";
-          const Array xv = borrow_array(x, op, "x"), hv = borrow_array(hx, op, "hx"),
-                      cv = borrow_array(cx, op, "cx"), wi = borrow_array(w_ih, op, "w_ih"),
-                      wh = borrow_array(w_hh, op, "w_hh");
-          const Maybe bi(b_ih, op, "b_ih"), bh(b_hh, op, "b_hh");
+          const Operands a(op, x, hx, cx, w_ih, w_hh, b_ih, b_hh);
           LstmResult r;
           {
             py::gil_scoped_release nogil;
-            r = lstm(xv, hv, cv, wi, wh, bi.get(), bh.get());
+            r = lstm(a.x, a.hx, a.cx, a.w_ih, a.w_hh, a.b_ih.get(), a.b_hh.get());
           }
           return py::make_tuple(to_numpy(std::move(r.y)), to_numpy(std::move(r.h)), to_numpy(std::move(r.c)));
         },
@@ -111,14 +114,12 @@ runs the fused gate pass.)");
            const py::handle& b_ih, const py::handle& b_hh) {
           const char* op = "lstm_backward";
           const Maybe gy(grad_y, op, "grad_y"), gh(grad_h, op, "grad_h"), gc(grad_c, op, "grad_c");
-          const Array xv = borrow_array(x, op, "x"), hv = borrow_array(hx, op, "hx"),
-                      cv = borrow_array(cx, op, "cx"), wi = borrow_array(w_ih, op, "w_ih"),
-                      wh = borrow_array(w_hh, op, "w_hh");
-          const Maybe bi(b_ih, op, "b_ih"), bh(b_hh, op, "b_hh");
+          const Operands a(op, x, hx, cx, w_ih, w_hh, b_ih, b_hh);
           LstmGrads g;
           {
             py::gil_scoped_release nogil;
-            g = lstm_backward(gy.get(), gh.get(), gc.get(), xv, hv, cv, wi, wh, bi.get(), bh.get());
+            g = lstm_backward(gy.get(), gh.get(), gc.get(), a.x, a.hx, a.cx, a.w_ih, a.w_hh, a.b_ih.get(),
+                              a.b_hh.get());
           }
           return grads_tuple(std::move(g));
         },

@@ -139,6 +139,21 @@ const PoolKernels<T>& kernels() {
   else return active_pool_kernels_f64();
 }
 
+// Runs kernel(kernels, count, src_planes, dst_planes) over runs of x's planes:
+// src (planes of src_plane elements) -> dst (planes of dst_plane elements).
+template <class Kernel>
+void over_plane_runs(const char* op, const Array& x, const PoolGeometry& g, const Array& src,
+                     int64_t src_plane, Array& dst, int64_t dst_plane, Kernel&& kernel) {
+  TFG_DISPATCH_FLOATING(x.dtype, op, [&] {
+    const PoolKernels<scalar_t>& k = kernels<scalar_t>();
+    const scalar_t* sp = src.ptr<scalar_t>();
+    scalar_t* dp = dst.ptr<scalar_t>();
+    for_plane_runs(planes_of(x), g.ih * g.iw + g.oh * g.ow, [&](int64_t first, int64_t count) {
+      kernel(k, count, sp + first * src_plane, dp + first * dst_plane);
+    });
+  });
+}
+
 }  // namespace
 
 std::pair<Array, Array> max_pool2d(const Array& x_in, const IntList& kernel_size, const IntList& stride,
@@ -237,15 +252,10 @@ Array avg_pool2d(const Array& x_in, const IntList& kernel_size, const IntList& s
                                       count_include_pad, divisor_override);
   const Array x = x_in.contiguous();
   Array out = Array::empty(out_shape(x, g.oh, g.ow), x.dtype);
-  const int64_t in = g.ih * g.iw, on = g.oh * g.ow;
-  TFG_DISPATCH_FLOATING(x.dtype, op, [&] {
-    const PoolKernels<scalar_t>& k = kernels<scalar_t>();
-    const scalar_t* xp = x.ptr<scalar_t>();
-    scalar_t* outp = out.ptr<scalar_t>();
-    for_plane_runs(planes_of(x), in + on, [&](int64_t first, int64_t count) {
-      k.avg_forward(g, count, xp + first * in, outp + first * on);
-    });
-  });
+  over_plane_runs(op, x, g, x, g.ih * g.iw, out, g.oh * g.ow,
+                  [&](const auto& k, int64_t count, const auto* src, auto* dst) {
+                    k.avg_forward(g, count, src, dst);
+                  });
   return out;
 }
 
@@ -259,15 +269,10 @@ Array avg_pool2d_backward(const Array& grad_output_in, const Array& x, const Int
   check_grad_output(op, grad_output_in, x, g);
   const Array grad_output = grad_output_in.contiguous();
   Array grad_x = Array::empty(x.shape, x.dtype);
-  const int64_t in = g.ih * g.iw, on = g.oh * g.ow;
-  TFG_DISPATCH_FLOATING(x.dtype, op, [&] {
-    const PoolKernels<scalar_t>& k = kernels<scalar_t>();
-    const scalar_t* gp = grad_output.ptr<scalar_t>();
-    scalar_t* gxp = grad_x.ptr<scalar_t>();
-    for_plane_runs(planes_of(x), in + on, [&](int64_t first, int64_t count) {
-      k.avg_backward(g, count, gp + first * on, gxp + first * in);
-    });
-  });
+  over_plane_runs(op, x, g, grad_output, g.oh * g.ow, grad_x, g.ih * g.iw,
+                  [&](const auto& k, int64_t count, const auto* src, auto* dst) {
+                    k.avg_backward(g, count, src, dst);
+                  });
   return grad_x;
 }
 
@@ -296,15 +301,10 @@ Array adaptive_avg_pool2d(const Array& x_in, const OutputSize& output_size) {
   const Array x = x_in.contiguous();
   Array out = Array::empty(out_shape(x, g.oh, g.ow), x.dtype);
   if (out.numel() == 0) return out;
-  const int64_t in = g.ih * g.iw, on = g.oh * g.ow;
-  TFG_DISPATCH_FLOATING(x.dtype, op, [&] {
-    const PoolKernels<scalar_t>& k = kernels<scalar_t>();
-    const scalar_t* xp = x.ptr<scalar_t>();
-    scalar_t* outp = out.ptr<scalar_t>();
-    for_plane_runs(planes_of(x), in + on, [&](int64_t first, int64_t count) {
-      k.adaptive_avg_forward(g, count, xp + first * in, outp + first * on);
-    });
-  });
+  over_plane_runs(op, x, g, x, g.ih * g.iw, out, g.oh * g.ow,
+                  [&](const auto& k, int64_t count, const auto* src, auto* dst) {
+                    k.adaptive_avg_forward(g, count, src, dst);
+                  });
   return out;
 }
 
@@ -317,15 +317,10 @@ Array adaptive_avg_pool2d_backward(const Array& grad_output_in, const Array& x,
   const Array grad_output = grad_output_in.contiguous();
   if (g.oh == 0 || g.ow == 0) return Array::zeros(x.shape, x.dtype);
   Array grad_x = Array::empty(x.shape, x.dtype);
-  const int64_t in = g.ih * g.iw, on = g.oh * g.ow;
-  TFG_DISPATCH_FLOATING(x.dtype, op, [&] {
-    const PoolKernels<scalar_t>& k = kernels<scalar_t>();
-    const scalar_t* gp = grad_output.ptr<scalar_t>();
-    scalar_t* gxp = grad_x.ptr<scalar_t>();
-    for_plane_runs(planes_of(x), in + on, [&](int64_t first, int64_t count) {
-      k.adaptive_avg_backward(g, count, gp + first * on, gxp + first * in);
-    });
-  });
+  over_plane_runs(op, x, g, grad_output, g.oh * g.ow, grad_x, g.ih * g.iw,
+                  [&](const auto& k, int64_t count, const auto* src, auto* dst) {
+                    k.adaptive_avg_backward(g, count, src, dst);
+                  });
   return grad_x;
 }
 
