@@ -9,6 +9,7 @@ from importlib import metadata as _metadata
 
 from . import _C
 from . import cuda, ops
+from . import optim
 
 try:
     __version__ = _metadata.version("tensorforge")
@@ -36,4 +37,4 @@ def set_num_threads(n: int) -> None:
     _C.set_num_threads(n)
 
 
-__all__ = ["ops", "cuda", "get_num_threads", "set_num_threads", "__version__"]
+__all__ = ["ops", "cuda", "optim", "get_num_threads", "set_num_threads", "__version__"]
