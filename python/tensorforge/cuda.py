@@ -28,4 +28,12 @@ def unavailable_reason() -> str:
     return str(_C.cuda_status()["reason"])
 
 
-__all__ = ["is_built", "is_available", "device_count", "is_emulated", "unavailable_reason"]
+def synchronize(device=None) -> None:
+    """Waits for the device's queued work; raises RuntimeError when CUDA is not available."""
+    if not is_available():
+        raise RuntimeError(f"CUDA is not available: {unavailable_reason()}")
+    raise RuntimeError("device 'cuda' tensors are not supported by this build yet")
+
+
+__all__ = ["is_built", "is_available", "device_count", "is_emulated", "unavailable_reason",
+           "synchronize"]
