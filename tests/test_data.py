@@ -87,8 +87,9 @@ def test_shuffle_with_seed_is_reproducible():
     b = DataLoader(ds, batch_size=8, shuffle=True, seed=123)
     for _ in range(3):
         np.testing.assert_array_equal(epoch_order(a), epoch_order(b))
-    c = DataLoader(ds, batch_size=8, shuffle=True, seed=124)
-    assert not np.array_equal(epoch_order(DataLoader(ds, batch_size=8, shuffle=True, seed=123)), epoch_order(c))
+    same = DataLoader(ds, batch_size=8, shuffle=True, seed=123)
+    other = DataLoader(ds, batch_size=8, shuffle=True, seed=124)
+    assert not np.array_equal(epoch_order(same), epoch_order(other))
 
 
 def test_shuffle_is_a_permutation_and_rows_stay_paired():
@@ -106,6 +107,9 @@ def test_each_epoch_draws_a_new_order():
     orders = [epoch_order(loader) for _ in range(3)]
     assert not np.array_equal(orders[0], orders[1])
     assert not np.array_equal(orders[1], orders[2])
+    # the order is drawn when iter() is called, not at the first batch
+    first, second = iter(loader), iter(loader)
+    assert not np.array_equal(next(second)[1].numpy(), next(first)[1].numpy())
 
 
 def test_manual_seed_makes_the_order_reproducible():

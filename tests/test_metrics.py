@@ -225,7 +225,9 @@ def test_against_sklearn_classification(sk, seed):
     y_true = rng.integers(0, k, n)
     y_pred = np.where(rng.random(n) < 0.6, y_true, rng.integers(0, k - 1, n))  # class 4 rarely predicted
     assert metrics.accuracy(y_true, y_pred) == pytest.approx(sk.accuracy_score(y_true, y_pred))
-    np.testing.assert_array_equal(metrics.confusion_matrix(y_true, y_pred), sk.confusion_matrix(y_true, y_pred))
+    np.testing.assert_array_equal(
+        metrics.confusion_matrix(y_true, y_pred), sk.confusion_matrix(y_true, y_pred)
+    )
     for ours, theirs in [
         (metrics.precision, sk.precision_score),
         (metrics.recall, sk.recall_score),

@@ -7,7 +7,6 @@ field. Shuffling draws from the loader's own NumPy generator, seeded by `seed`
 or, when no seed is given, once from `tfg.random.default_generator()` at
 construction, so `tfg.manual_seed` fixes the order of every epoch.
 """
-import math
 import numbers
 
 import numpy as np
@@ -35,10 +34,13 @@ class TensorDataset:
                 t = from_numpy(t)
             if not isinstance(t, Tensor):
                 raise TypeError(
-                    f"TensorDataset: argument {position} must be a Tensor or NumPy array, got {type(t).__name__}"
+                    f"TensorDataset: argument {position} must be a Tensor or NumPy array, "
+                    f"got {type(t).__name__}"
                 )
             if t.ndim == 0:
-                raise ValueError(f"TensorDataset: argument {position} is 0-d; every tensor needs a first dimension")
+                raise ValueError(
+                    f"TensorDataset: argument {position} is 0-d; every tensor needs a first dimension"
+                )
             converted.append(t)
         sizes = [t.shape[0] for t in converted]
         if len(set(sizes)) != 1:
@@ -66,8 +68,8 @@ class DataLoader:
     along a new first dimension; batches never require grad. `shuffle=True`
     draws a new permutation at every `iter()`, from a NumPy generator seeded by
     `seed` or, when `seed` is None, once at construction from tensorforge's
-    default generator (a loader that does not shuffle draws nothing from it). `drop_last=True` drops a final batch shorter than
-    `batch_size`.
+    default generator (a loader that does not shuffle draws nothing from it).
+    `drop_last=True` drops a final batch shorter than `batch_size`.
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, seed=None):
@@ -99,9 +101,10 @@ class DataLoader:
         n = len(self.dataset)
         if self.drop_last:
             return n // self.batch_size
-        return math.ceil(n / self.batch_size)
+        return -(-n // self.batch_size)
 
     def __iter__(self):
+        """A fresh pass over the dataset; with shuffle on, its order is drawn here."""
         n = len(self.dataset)
         if self.shuffle:
             if self.generator is None:
@@ -110,8 +113,8 @@ class DataLoader:
         else:
             order = np.arange(n)
         stop = n - n % self.batch_size if self.drop_last else n
-        for start in range(0, stop, self.batch_size):
-            yield self._batch(order[start:start + self.batch_size])
+        starts = range(0, stop, self.batch_size)
+        return (self._batch(order[start:start + self.batch_size]) for start in starts)
 
     def _batch(self, indices):
         if isinstance(self.dataset, TensorDataset):
