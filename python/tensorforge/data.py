@@ -12,8 +12,9 @@ import numbers
 import numpy as np
 
 from . import random as _random
-from .dtypes import bool as _bool, float64 as _float64, int64 as _int64
-from .tensor import Tensor, from_numpy, stack, tensor
+from .differentiable import stack
+from .dtypes import bool_ as _bool, float64 as _float64, int64 as _int64
+from .tensor import Tensor, from_numpy, tensor
 
 __all__ = ["TensorDataset", "DataLoader"]
 

@@ -38,7 +38,7 @@ def _to_numpy(x, name):
     """x as a NumPy array of a numeric or bool dtype (Tensors are detached and moved to the CPU)."""
     if isinstance(x, Tensor):
         x = x.detach()
-        if str(x.device) != "cpu":
+        if x.device.type != "cpu":
             x = x.cpu()
         arr = x.numpy()
     else:
