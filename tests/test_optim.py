@@ -466,19 +466,40 @@ def test_non_leaf_parameter_rejected():
         optim.SGD([p * 2.0], lr=0.1)
 
 
-def test_fits_least_squares_with_autograd():
+class _Affine(tfg.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.weight = tfg.nn.Parameter(tfg.zeros(3, 1, dtype=tfg.float64))
+        self.bias = tfg.nn.Parameter(tfg.zeros(1, dtype=tfg.float64))
+
+    def forward(self, x):
+        return x @ self.weight + self.bias
+
+
+def test_fits_least_squares_with_autograd_and_module_parameters():
     rng = np.random.default_rng(0)
     x = tfg.tensor(rng.standard_normal((64, 3)))
     true_w = np.array([[1.5], [-2.0], [0.5]])
-    y = tfg.tensor(x.numpy() @ true_w)
-    w = tfg.tensor(np.zeros((3, 1)), requires_grad=True)
-    opt = optim.Adam([w], lr=0.1)
+    y = tfg.tensor(x.numpy() @ true_w + 0.25)
+    model = _Affine()
+    opt = optim.Adam(model.parameters(), lr=0.1)
     for _ in range(300):
         opt.zero_grad()
-        loss = ((x @ w - y) ** 2).mean()
+        loss = ((model(x) - y) ** 2).mean()
         loss.backward()
         opt.step()
-    np.testing.assert_allclose(w.detach().numpy(), true_w, atol=1e-3)
+    np.testing.assert_allclose(model.weight.detach().numpy(), true_w, atol=1e-3)
+    np.testing.assert_allclose(model.bias.detach().numpy(), [0.25], atol=1e-3)
+
+
+def test_step_counts_as_an_in_place_change_for_autograd():
+    p = tfg.tensor([1.0, 2.0], requires_grad=True)
+    opt = optim.SGD([p], lr=0.1)
+    p.grad = tfg.tensor([1.0, 1.0])
+    y = (p * p).sum()
+    opt.step()
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        y.backward()
 
 
 def test_repr_lists_groups():

@@ -208,7 +208,7 @@ class Optimizer:
                     grad = param.grad
                     if grad is None:
                         continue
-                    if str(param.device) != "cpu":
+                    if param.device.type != "cpu":
                         raise RuntimeError(f"{type(self).__name__}: updates are implemented for CPU "
                                            f"parameters only, got a parameter on {param.device}")
                     if grad.shape != param.shape:
