@@ -50,8 +50,8 @@ def ref_sgd(values, steps, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.
     return params
 
 
-def ref_rmsprop(values, steps, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False,
-                maximize=False):
+def ref_rmsprop(values, steps, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
+                centered=False, maximize=False):
     params = [v.astype(np.float64) for v in values]
     v_avg = [np.zeros_like(p) for p in params]
     g_avg = [np.zeros_like(p) for p in params]
@@ -151,7 +151,8 @@ CASES = [
     ("AdamW", dict(lr=0.1, weight_decay=0.5)),
     ("AdamW", dict(lr=0.05, betas=(0.8, 0.95), maximize=True, weight_decay=0.1)),
 ]
-CASE_IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in options.items()) or 'defaults'}" for name, options in CASES]
+CASE_IDS = [name + "-" + ("-".join(f"{k}={v}" for k, v in options.items()) or "defaults")
+            for name, options in CASES]
 
 
 def make_params(values, dtype=tfg.float64):
@@ -313,7 +314,8 @@ def test_step_updates_in_place_and_bumps_version():
     assert not np.array_equal(arrays[0], initial_values()[0])
 
 
-ROUND_TRIP = [("SGD", dict(lr=0.05, momentum=0.9, nesterov=True)), ("RMSprop", dict(momentum=0.5, centered=True)),
+ROUND_TRIP = [("SGD", dict(lr=0.05, momentum=0.9, nesterov=True)),
+              ("RMSprop", dict(momentum=0.5, centered=True)),
               ("Adagrad", dict(lr=0.1, lr_decay=0.01)), ("Adam", dict(lr=0.05, amsgrad=True)),
               ("AdamW", dict(lr=0.05, weight_decay=0.1))]
 
@@ -561,7 +563,7 @@ def test_reduce_lr_on_plateau_max_mode_abs_threshold():
     opt = sgd_with_groups([1.0, 0.1])
     scheduler = lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.1, patience=0, threshold=0.5,
                                                threshold_mode="abs", min_lr=[0.0, 0.05])
-    for metric in [1.0, 2.0, 2.4, 3.0]:
+    for metric in [tfg.tensor(1.0), 2.0, 2.4, 3.0]:
         scheduler.step(metric)
     # 1.0 best; 2.0 > 1.5 good; 2.4 not > 2.5: reduce; 3.0 > 2.5 good
     assert scheduler.get_last_lr() == pytest.approx([0.1, 0.05])
@@ -577,8 +579,8 @@ SCHEDULERS = [
 @pytest.mark.parametrize("name,options", SCHEDULERS, ids=[n + str(o) for n, o in SCHEDULERS])
 def test_schedulers_match_torch(name, options):
     torch = pytest.importorskip("torch")
-    torch_opt = torch.optim.SGD([{"params": [torch.zeros(1, requires_grad=True)], "lr": lr} for lr in (1.0, 0.3)],
-                                lr=1.0)
+    torch_opt = torch.optim.SGD([{"params": [torch.zeros(1, requires_grad=True)], "lr": lr}
+                                 for lr in (1.0, 0.3)], lr=1.0)
     torch_scheduler = getattr(torch.optim.lr_scheduler, name)(torch_opt, **options)
     want = [torch_scheduler.get_last_lr()]
     for _ in range(14):
@@ -596,7 +598,8 @@ PLATEAU = [dict(), dict(mode="max", patience=2, cooldown=1), dict(factor=0.5, pa
 @pytest.mark.parametrize("options", PLATEAU, ids=[str(o) for o in PLATEAU])
 def test_reduce_lr_on_plateau_matches_torch(options):
     torch = pytest.importorskip("torch")
-    metrics = np.round(np.random.default_rng(3).uniform(0.0, 1.0, 60) + np.linspace(1.0, 0.0, 60), 3).tolist()
+    noisy_descent = np.random.default_rng(3).uniform(0.0, 1.0, 60) + np.linspace(1.0, 0.0, 60)
+    metrics = np.round(noisy_descent, 3).tolist()
     torch_opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
     torch_scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(torch_opt, **options)
     scheduler = lr_scheduler.ReduceLROnPlateau(sgd_with_groups([1.0]), **options)

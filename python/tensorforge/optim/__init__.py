@@ -1,4 +1,5 @@
-"""tfg.optim: optimizers (SGD, RMSprop, Adagrad, Adam, AdamW) and learning-rate schedulers, as torch.optim."""
+"""tfg.optim: the optimizers SGD, RMSprop, Adagrad, Adam, AdamW and the learning-rate schedulers
+(tfg.optim.lr_scheduler), as in torch.optim."""
 from . import lr_scheduler
 from .adagrad import Adagrad
 from .adam import Adam, AdamW

@@ -16,7 +16,8 @@ __all__ = ["LRScheduler", "StepLR", "CosineAnnealingLR", "ReduceLROnPlateau"]
 
 def _check_optimizer(owner, optimizer):
     if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"{owner}: optimizer must be a tensorforge.optim.Optimizer, got {type(optimizer).__name__}")
+        raise TypeError(f"{owner}: optimizer must be a tensorforge.optim.Optimizer, "
+                        f"got {type(optimizer).__name__}")
 
 
 def _positive_int(owner, name, value):
@@ -25,7 +26,8 @@ def _positive_int(owner, name, value):
             raise TypeError
         value = operator.index(value)
     except TypeError:
-        raise TypeError(f"{owner}: {name} must be an integer, got {type(value).__name__} {value!r}") from None
+        raise TypeError(f"{owner}: {name} must be an integer, "
+                        f"got {type(value).__name__} {value!r}") from None
     if value < 1:
         raise ValueError(f"{owner}: {name} must be >= 1, got {value}")
     return value
@@ -48,8 +50,9 @@ class LRScheduler:
         else:
             for number, group in enumerate(optimizer.param_groups):
                 if "initial_lr" not in group:
-                    raise KeyError(f"{type(self).__name__}: 'initial_lr' is not set in param_groups[{number}], "
-                                   f"which resuming a schedule (last_epoch={last_epoch}) needs")
+                    raise KeyError(f"{type(self).__name__}: 'initial_lr' is not set in "
+                                   f"param_groups[{number}], which resuming a schedule "
+                                   f"(last_epoch={last_epoch}) needs")
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
         self._step_count = 0
@@ -141,8 +144,8 @@ class CosineAnnealingLR(LRScheduler):
         return [self.eta_min + (group["lr"] - self.eta_min) * ratio for group in groups]
 
     def _closed_form_lr(self):
-        return [self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
-                for base_lr in self.base_lrs]
+        cosine = math.cos(math.pi * self.last_epoch / self.T_max)
+        return [self.eta_min + (base_lr - self.eta_min) * (1 + cosine) / 2 for base_lr in self.base_lrs]
 
 
 class ReduceLROnPlateau(LRScheduler):
@@ -161,7 +164,8 @@ class ReduceLROnPlateau(LRScheduler):
         owner = "ReduceLROnPlateau"
         _check_optimizer(owner, optimizer)
         if isinstance(factor, bool) or not isinstance(factor, numbers.Real):
-            raise TypeError(f"{owner}: factor must be a real number, got {type(factor).__name__} {factor!r}")
+            raise TypeError(f"{owner}: factor must be a real number, "
+                            f"got {type(factor).__name__} {factor!r}")
         if not factor < 1.0:
             raise ValueError(f"{owner}: factor must be < 1.0, got {factor!r}")
         if mode not in ("min", "max"):
@@ -174,7 +178,8 @@ class ReduceLROnPlateau(LRScheduler):
         groups = optimizer.param_groups
         if isinstance(min_lr, (list, tuple)):
             if len(min_lr) != len(groups):
-                raise ValueError(f"{owner}: min_lr has {len(min_lr)} values for {len(groups)} parameter groups")
+                raise ValueError(f"{owner}: min_lr has {len(min_lr)} values for {len(groups)} "
+                                 f"parameter groups")
             self.default_min_lr = None
             self.min_lrs = list(min_lr)
         else:
@@ -208,7 +213,7 @@ class ReduceLROnPlateau(LRScheduler):
         return self.cooldown_counter > 0
 
     def step(self, metrics, epoch=None):
-        """Records one epoch's metric (a number or a one-element Tensor) and reduces the lr if it plateaued."""
+        """Records one epoch's metric (a number or a one-element Tensor); reduces the lr on a plateau."""
         current = float(metrics)
         if epoch is None:
             epoch = self.last_epoch + 1
@@ -234,8 +239,8 @@ class ReduceLROnPlateau(LRScheduler):
         groups = self.optimizer.param_groups
         if len(self.min_lrs) != len(groups):
             if self.default_min_lr is None:
-                raise RuntimeError(f"ReduceLROnPlateau: min_lr has {len(self.min_lrs)} values but the optimizer "
-                                   f"now has {len(groups)} parameter groups")
+                raise RuntimeError(f"ReduceLROnPlateau: min_lr has {len(self.min_lrs)} values but the "
+                                   f"optimizer now has {len(groups)} parameter groups")
             self.min_lrs = [self.default_min_lr] * len(groups)
         for group, min_lr in zip(groups, self.min_lrs):
             old_lr = float(group["lr"])

@@ -252,10 +252,12 @@ class Optimizer:
         stays float32).
         """
         name = type(self).__name__
-        if not isinstance(state_dict, Mapping) or "state" not in state_dict or "param_groups" not in state_dict:
+        if not isinstance(state_dict, Mapping):
             raise ValueError(f"{name}.load_state_dict: expected a dict with 'state' and 'param_groups', "
-                             f"got {type(state_dict).__name__}"
-                             + (f" with keys {sorted(map(str, state_dict))}" if isinstance(state_dict, Mapping) else ""))
+                             f"got {type(state_dict).__name__}")
+        if "state" not in state_dict or "param_groups" not in state_dict:
+            raise ValueError(f"{name}.load_state_dict: expected a dict with 'state' and 'param_groups', "
+                             f"got one with keys {sorted(map(str, state_dict))}")
         saved_groups = list(state_dict["param_groups"])
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(f"{name}.load_state_dict: the state has {len(saved_groups)} parameter groups, "
@@ -264,11 +266,13 @@ class Optimizer:
         new_groups = []
         for number, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
             if not isinstance(saved, Mapping) or "params" not in saved:
-                raise ValueError(f"{name}.load_state_dict: parameter group {number} of the state has no 'params'")
+                raise ValueError(f"{name}.load_state_dict: parameter group {number} of the state "
+                                 f"has no 'params'")
             saved_params = list(saved["params"])
             if len(saved_params) != len(group["params"]):
                 raise ValueError(f"{name}.load_state_dict: parameter group {number} of the state has "
-                                 f"{len(saved_params)} parameters, the optimizer's has {len(group['params'])}")
+                                 f"{len(saved_params)} parameters, the optimizer's has "
+                                 f"{len(group['params'])}")
             for index, param in zip(saved_params, group["params"]):
                 by_index[_state_index(name, index)] = param
             new_group = dict(group)
@@ -286,7 +290,8 @@ class Optimizer:
             if not isinstance(saved_state, Mapping):
                 raise ValueError(f"{name}.load_state_dict: the state of parameter {index} is a "
                                  f"{type(saved_state).__name__}, not a dict")
-            new_state[param] = {k: _load_state_value(name, index, k, v, param) for k, v in saved_state.items()}
+            new_state[param] = {key: _load_state_value(name, index, key, value, param)
+                                for key, value in saved_state.items()}
         self.param_groups = new_groups
         self.state = new_state
 
