@@ -248,8 +248,8 @@ class Optimizer:
 
         The groups must match in number and size. Every entry is checked before
         anything changes, so a bad state leaves the optimizer as it was. State
-        Tensors are copied, cast to their parameter's dtype (the step counter
-        stays float32).
+        Tensors (or anything NumPy can read: arrays, CPU torch tensors) are
+        copied, cast to their parameter's dtype (the step counter stays float32).
         """
         name = type(self).__name__
         if not isinstance(state_dict, Mapping):
@@ -330,12 +330,10 @@ def _load_state_value(owner, index, key, value, param):
     """A copy of one saved state entry for `param`, checked and cast to the parameter's dtype."""
     if isinstance(value, _tfg.Tensor):
         array = value._data
-    elif isinstance(value, (np.ndarray, np.generic)):
-        array = np.asarray(value)
     elif isinstance(value, numbers.Number) and not isinstance(value, bool):
-        if key == "step":
-            return Optimizer._step_tensor(float(value))
-        return value
+        return Optimizer._step_tensor(float(value)) if key == "step" else value
+    elif hasattr(value, "__array__"):
+        array = np.asarray(value)
     else:
         return value
     if key == "step":
