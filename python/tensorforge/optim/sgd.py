@@ -55,7 +55,7 @@ class SGD(Optimizer):
         buffer = None
         first_step = False
         if momentum != 0:
-            if "momentum_buffer" not in state:
+            if state.get("momentum_buffer") is None:
                 state["momentum_buffer"] = self._state_tensor(param)
                 first_step = True
             buffer = state["momentum_buffer"]._data
