@@ -903,7 +903,13 @@ def copy_in_place(t, source):
 
 
 def index_assign(t, key, value):
-    """``t[key] = value``, differentiable in both."""
+    """``t[key] = value``, differentiable in both when either takes part in the graph."""
+    tracked = is_grad_enabled() and (t._requires_grad or
+                                     (isinstance(value, Tensor) and value._requires_grad))
+    if not tracked:
+        t._data[_index_key(key)] = value._data if isinstance(value, Tensor) else value
+        t._mark_modified()
+        return
     if not isinstance(value, Tensor):
         value = _tensor_operand(value, t)
     in_place(t, lambda base, v: _index_put(base, key, v), value)
