@@ -1,12 +1,17 @@
-"""Kernels as plain functions (no autograd) on NumPy arrays.
+"""Kernels as plain functions (no autograd) on NumPy arrays or tfg Tensors.
 
-NumPy in gives NumPy out; C-contiguous float32/float64 inputs are not copied
-and non-contiguous ones are read through their strides. Bad input raises
-TypeError / ValueError naming the argument.
+NumPy in gives NumPy out, Tensor in gives Tensor out (on the same device,
+never recorded for autograd); C-contiguous float32/float64 inputs are not
+copied and non-contiguous ones are read through their strides. Bad input
+raises TypeError / ValueError naming the argument.
 """
+import functools
+
 import numpy as np
 
 from . import _C
+from ._shapes import sum_to
+from .tensor import Tensor
 
 
 def matmul(a, b):
@@ -17,6 +22,44 @@ def matmul(a, b):
 def linear(input, weight, bias=None):
     """``input @ weight.T + bias`` as ``torch.nn.functional.linear``; the bias is fused."""
     return _C.linear(input, weight, bias)
+
+
+def matmul_backward(grad_output, a, b, output_mask=(True, True)):
+    """Gradients ``(grad_a, grad_b)`` of :func:`matmul` (summed over broadcast batch dims);
+    an entry whose ``output_mask`` is False is None."""
+    a_2d = a[None, :] if a.ndim == 1 else a
+    b_2d = b[:, None] if b.ndim == 1 else b
+    grad = grad_output
+    if a.ndim == 1:
+        grad = np.expand_dims(grad, -2)
+    if b.ndim == 1:
+        grad = np.expand_dims(grad, -1)
+    grad_a = grad_b = None
+    if output_mask[0]:
+        grad_a = sum_to(_C.matmul(grad, np.swapaxes(b_2d, -1, -2)), a_2d.shape).reshape(a.shape)
+    if output_mask[1]:
+        if b_2d.ndim == 2 and a_2d.ndim > 2:
+            # one product over all batch rows instead of a batch of products summed after
+            rows_a = a_2d.reshape(-1, a_2d.shape[-1])
+            rows_grad = np.broadcast_to(grad, a_2d.shape[:-1] + grad.shape[-1:]).reshape(
+                -1, grad.shape[-1])
+            grad_b = _C.matmul(rows_a.T, rows_grad).reshape(b.shape)
+        else:
+            grad_b = sum_to(_C.matmul(np.swapaxes(a_2d, -1, -2), grad), b_2d.shape).reshape(b.shape)
+    return grad_a, grad_b
+
+
+def linear_backward(grad_output, input, weight, bias=None, output_mask=(True, True, True)):
+    """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`linear`; ``grad_bias`` is
+    None without a bias, and an entry whose ``output_mask`` is False is None."""
+    out_features = weight.shape[0]
+    rows_grad = grad_output.reshape(-1, out_features)
+    grad_input = _C.matmul(grad_output, weight) if output_mask[0] else None
+    grad_weight = None
+    if output_mask[1]:
+        grad_weight = _C.matmul(rows_grad.T, input.reshape(-1, weight.shape[1]))
+    grad_bias = rows_grad.sum(axis=0) if output_mask[2] and bias is not None else None
+    return grad_input, grad_weight, grad_bias
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -190,9 +233,36 @@ def lstm_backward(grad_y, grad_h, grad_c, x, hx, cx, w_ih, w_hh, b_ih=None, b_hh
     return _C.lstm_backward(grad_y, grad_h, grad_c, x, hx, cx, w_ih, w_hh, b_ih, b_hh)
 
 
-__all__ = ["matmul", "linear", "conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward",
+def _tensor_in_tensor_out(kernel):
+    """Lets ``kernel`` take tfg Tensors: their arrays go in, and when any argument was a
+    Tensor the array results come back as Tensors on that device."""
+    @functools.wraps(kernel)
+    def call(*args, **kwargs):
+        device = None
+        unwrapped = []
+        for value in args:
+            if isinstance(value, Tensor):
+                device, value = value._device, value._data
+            unwrapped.append(value)
+        for name, value in kwargs.items():
+            if isinstance(value, Tensor):
+                device, kwargs[name] = value._device, value._data
+        result = kernel(*unwrapped, **kwargs)
+        if device is None:
+            return result
+        if isinstance(result, tuple):
+            return tuple(None if r is None else Tensor._wrap(r, device) for r in result)
+        return Tensor._wrap(result, device)
+    return call
+
+
+__all__ = ["matmul", "matmul_backward", "linear", "linear_backward", "conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward",
            "avg_pool2d", "avg_pool2d_backward", "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward",
            "softmax", "log_softmax", "softmax_backward", "log_softmax_backward", "cross_entropy",
            "cross_entropy_backward", "scaled_dot_product_attention",
            "scaled_dot_product_attention_backward", "nms", "batched_nms", "box_iou", "lstm_cell",
            "lstm_cell_backward", "lstm", "lstm_backward"]
+
+for _name in __all__:
+    globals()[_name] = _tensor_in_tensor_out(globals()[_name])
+del _name

@@ -1,0 +1,1109 @@
+"""The differentiable operations on Tensors: each forward, and its backward
+rule in the one table ``BACKWARD_RULES`` that ``autograd.run_backward`` reads.
+
+Forwards compute on the inputs' arrays and call ``_record``, which wraps the
+result and, when gradients are wanted, records the node. A rule receives the
+node and the gradient of the output (a list of per-output gradients, None
+where none arrived, for several outputs) and returns one gradient per input,
+None where an input needs none. Rules use the public kernels
+(``ops.*_backward``) where they exist; the rest is array arithmetic.
+
+Note [array functions]: the elementwise work calls NumPy functions on the
+tensors' arrays. NumPy dispatches those (``__array_ufunc__``,
+``__array_function__``) on the array's type, so a device array type that
+implements the protocols takes the same code.
+"""
+import builtins
+import collections
+import numbers
+
+import numpy as np
+
+from . import _C, ops
+from .autograd import Node, is_grad_enabled, no_grad
+from .dtypes import as_dtype
+from ._shapes import sum_to as _sum_to
+from .tensor import Tensor, _dim
+
+BACKWARD_RULES = {}
+
+
+def rule(name):
+    """Registers ``fn(node, grad) -> input gradients`` as the backward of operation ``name``."""
+    def register(fn):
+        BACKWARD_RULES[name] = fn
+        return fn
+    return register
+
+
+def _record(data, inputs, name, saved=(), ctx=None):
+    """Wraps ``data`` (an array, or a tuple of arrays for several outputs) as tensors and
+    records the node when grad mode is on and an input requires grad."""
+    device = inputs[0]._device
+    several = isinstance(data, tuple)
+    outputs = tuple(Tensor._wrap(d, device) for d in data) if several else (Tensor._wrap(data, device),)
+    if is_grad_enabled():
+        edges, wanted = [], False
+        for t in inputs:
+            if t is None or not t._requires_grad:
+                edges.append(None)
+            else:
+                wanted = True
+                edges.append(t if t._node is None else (t._node, t._output_index))
+        if wanted:
+            node = Node(name, tuple(edges), saved, ctx, len(outputs))
+            for index, out in enumerate(outputs):
+                if out._data.dtype.kind == "f":
+                    out._node, out._output_index, out._requires_grad = node, index, True
+    return outputs if several else outputs[0]
+
+
+def _view_of(out, base):
+    """Marks ``out`` as a view of ``base`` when their data overlap (shared version counter)."""
+    if np.may_share_memory(out._data, base._data):
+        out._version = base._version
+        out._base = base if base._base is None else base._base
+    return out
+
+
+def _alias(out):
+    """A history-free tensor over ``out``'s data sharing its version counter: lets a node save
+    its own output without a reference cycle."""
+    alias = Tensor._wrap(out._data, out._device)
+    alias._version = out._version
+    return alias
+
+
+# ------------------------------------------------------------ operands, dtypes
+_KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2}
+
+
+def _tensor_operand(x, like):
+    """``x`` as a tensor next to ``like``: Python numbers take like's dtype when they fit
+    its kind (PyTorch's rule: a float number makes an integer tensor float32)."""
+    if isinstance(x, Tensor):
+        if x._device != like._device:
+            raise RuntimeError(f"expected all tensors on the same device, got {like._device} and "
+                               f"{x._device}")
+        return x
+    if isinstance(x, np.ndarray):
+        return Tensor._wrap(x, like._device)
+    if isinstance(x, (bool, np.bool_)):
+        dtype = like._data.dtype
+    elif isinstance(x, numbers.Integral):
+        dtype = like._data.dtype if like._data.dtype.kind in "iuf" else np.dtype(np.int64)
+    elif isinstance(x, numbers.Real):
+        dtype = like._data.dtype if like._data.dtype.kind == "f" else np.dtype(np.float32)
+    else:
+        raise TypeError(f"unsupported operand of type {type(x).__name__} for a tensor operation")
+    return Tensor._wrap(np.asarray(x, dtype=dtype), like._device)
+
+
+def _operands(a, b):
+    """Both operands as tensors on one device, promoted to a common dtype as PyTorch does."""
+    if not isinstance(a, Tensor):
+        a = _tensor_operand(a, b)
+    else:
+        b = _tensor_operand(b, a)
+    da, db = a._data.dtype, b._data.dtype
+    if da != db:
+        ra, rb = _KIND_RANK[da.kind], _KIND_RANK[db.kind]
+        target = np.result_type(da, db) if ra == rb else (da if ra > rb else db)
+        if da != target:
+            a = cast(a, target)
+        if db != target:
+            b = cast(b, target)
+    return a, b
+
+
+def cast(a, dtype):
+    """``a`` converted to ``dtype`` (a copy); gradients are converted back."""
+    target = as_dtype(dtype).numpy
+    return _record(a._data.astype(target), (a,), "cast", ctx=a._data.dtype)
+
+
+@rule("cast")
+def _cast_backward(node, grad):
+    return (grad.astype(node.ctx),)
+
+
+def clone(a):
+    return _record(a._data.copy(), (a,), "clone")
+
+
+@rule("clone")
+def _clone_backward(node, grad):
+    return (grad,)
+
+
+# ------------------------------------------------------------------ arithmetic
+def add(a, b):
+    a, b = _operands(a, b)
+    return _record(a._data + b._data, (a, b), "add", ctx=(a.shape, b.shape))
+
+
+@rule("add")
+def _add_backward(node, grad):
+    shape_a, shape_b = node.ctx
+    return _sum_to(grad, shape_a), _sum_to(grad, shape_b)
+
+
+def sub(a, b):
+    a, b = _operands(a, b)
+    return _record(a._data - b._data, (a, b), "sub", ctx=(a.shape, b.shape))
+
+
+@rule("sub")
+def _sub_backward(node, grad):
+    shape_a, shape_b = node.ctx
+    return _sum_to(grad, shape_a), _sum_to(-grad, shape_b)
+
+
+def mul(a, b):
+    a, b = _operands(a, b)
+    return _record(a._data * b._data, (a, b), "mul", saved=(a, b))
+
+
+@rule("mul")
+def _mul_backward(node, grad):
+    a, b = node.saved()
+    return _sum_to(grad * b, a.shape), _sum_to(grad * a, b.shape)
+
+
+def div(a, b):
+    a, b = _operands(a, b)
+    if a._data.dtype.kind != "f":
+        a, b = cast(a, np.float32), cast(b, np.float32)
+    return _record(a._data / b._data, (a, b), "div", saved=(a, b))
+
+
+@rule("div")
+def _div_backward(node, grad):
+    a, b = node.saved()
+    grad_a = grad / b
+    return _sum_to(grad_a, a.shape), _sum_to(-grad_a * a / b, b.shape)
+
+
+def floor_divide(a, b):
+    a, b = _operands(a, b)
+    return Tensor._wrap(np.floor_divide(a._data, b._data), a._device)
+
+
+def remainder(a, b):
+    a, b = _operands(a, b)
+    return Tensor._wrap(np.remainder(a._data, b._data), a._device)
+
+
+def pow(a, b):
+    a, b = _operands(a, b)
+    return _record(np.power(a._data, b._data), (a, b), "pow", saved=(a, b))
+
+
+@rule("pow")
+def _pow_backward(node, grad):
+    a, b = node.saved()
+    grad_a = grad * b * np.power(a, b - 1)
+    grad_b = None
+    if node.edges[1] is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            grad_b = grad * np.power(a, b) * np.where(a > 0, np.log(np.where(a > 0, a, 1)), 0)
+        grad_b = _sum_to(grad_b, b.shape)
+    return _sum_to(grad_a, a.shape), grad_b
+
+
+def neg(a):
+    return _record(-a._data, (a,), "neg")
+
+
+@rule("neg")
+def _neg_backward(node, grad):
+    return (-grad,)
+
+
+def compare(ufunc, a, b):
+    """Elementwise comparisons and bitwise logic: no gradient."""
+    a, b = _operands(a, b)
+    return Tensor._wrap(ufunc(a._data, b._data), a._device)
+
+
+def maximum(a, b):
+    a, b = _operands(a, b)
+    return _record(np.maximum(a._data, b._data), (a, b), "maximum", saved=(a, b))
+
+
+def minimum(a, b):
+    a, b = _operands(a, b)
+    return _record(np.minimum(a._data, b._data), (a, b), "minimum", saved=(a, b))
+
+
+def _extremum_pair_backward(node, grad, a_wins):
+    a, b = node.saved()
+    tie = a == b
+    share = np.where(tie, 0.5, np.where(a_wins(a, b), 1.0, 0.0)).astype(grad.dtype)
+    return _sum_to(grad * share, a.shape), _sum_to(grad * (1 - share), b.shape)
+
+
+@rule("maximum")
+def _maximum_backward(node, grad):
+    return _extremum_pair_backward(node, grad, np.greater)
+
+
+@rule("minimum")
+def _minimum_backward(node, grad):
+    return _extremum_pair_backward(node, grad, np.less)
+
+
+def where(condition, a, b):
+    """``a`` where ``condition`` is true, else ``b`` (either may be a number)."""
+    if not isinstance(condition, Tensor):
+        condition = Tensor._wrap(np.asarray(condition, dtype=bool),
+                                 a._device if isinstance(a, Tensor) else b._device)
+    if condition._data.dtype != np.bool_:
+        raise TypeError(f"where: condition must be a bool tensor, got {condition.dtype}")
+    a, b = _operands(a, b)
+    mask = condition._data
+    return _record(np.where(mask, a._data, b._data), (a, b), "where",
+                   ctx=(mask, a.shape, b.shape))
+
+
+@rule("where")
+def _where_backward(node, grad):
+    mask, shape_a, shape_b = node.ctx
+    zero = np.zeros((), grad.dtype)
+    return _sum_to(np.where(mask, grad, zero), shape_a), _sum_to(np.where(mask, zero, grad), shape_b)
+
+
+# ----------------------------------------------------------------- unary maths
+def _float_input(a, what):
+    if a._data.dtype.kind != "f":
+        return cast(a, np.float32)
+    return a
+
+
+def exp(a):
+    a = _float_input(a, "exp")
+    out = _record(np.exp(a._data), (a,), "exp")
+    if out._node is not None:
+        out._node._saved = (_alias(out),)
+        out._node._versions = (out._version[0],)
+    return out
+
+
+@rule("exp")
+def _exp_backward(node, grad):
+    (out,) = node.saved()
+    return (grad * out,)
+
+
+def log(a):
+    a = _float_input(a, "log")
+    return _record(np.log(a._data), (a,), "log", saved=(a,))
+
+
+@rule("log")
+def _log_backward(node, grad):
+    (a,) = node.saved()
+    return (grad / a,)
+
+
+def sqrt(a):
+    a = _float_input(a, "sqrt")
+    out = _record(np.sqrt(a._data), (a,), "sqrt")
+    if out._node is not None:
+        out._node._saved, out._node._versions = (_alias(out),), (out._version[0],)
+    return out
+
+
+@rule("sqrt")
+def _sqrt_backward(node, grad):
+    (out,) = node.saved()
+    return (grad / (2 * out),)
+
+
+def abs(a):
+    return _record(np.abs(a._data), (a,), "abs", saved=(a,))
+
+
+@rule("abs")
+def _abs_backward(node, grad):
+    (a,) = node.saved()
+    return (grad * np.sign(a),)
+
+
+def sin(a):
+    a = _float_input(a, "sin")
+    return _record(np.sin(a._data), (a,), "sin", saved=(a,))
+
+
+@rule("sin")
+def _sin_backward(node, grad):
+    (a,) = node.saved()
+    return (grad * np.cos(a),)
+
+
+def cos(a):
+    a = _float_input(a, "cos")
+    return _record(np.cos(a._data), (a,), "cos", saved=(a,))
+
+
+@rule("cos")
+def _cos_backward(node, grad):
+    (a,) = node.saved()
+    return (-grad * np.sin(a),)
+
+
+def _saving_output(data, a, name):
+    """Records an op whose backward needs only its own output."""
+    out = _record(data, (a,), name)
+    if out._node is not None:
+        out._node._saved, out._node._versions = (_alias(out),), (out._version[0],)
+    return out
+
+
+def tanh(a):
+    a = _float_input(a, "tanh")
+    return _saving_output(np.tanh(a._data), a, "tanh")
+
+
+@rule("tanh")
+def _tanh_backward(node, grad):
+    (out,) = node.saved()
+    return (grad * (1 - out * out),)
+
+
+def sigmoid(a):
+    a = _float_input(a, "sigmoid")
+    x = a._data
+    # exp of -|x| never overflows; the two branches give the same function
+    e = np.exp(-np.abs(x))
+    return _saving_output(np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False),
+                          a, "sigmoid")
+
+
+@rule("sigmoid")
+def _sigmoid_backward(node, grad):
+    (out,) = node.saved()
+    return (grad * out * (1 - out),)
+
+
+def relu(a):
+    return _saving_output(np.maximum(a._data, 0), a, "relu")
+
+
+@rule("relu")
+def _relu_backward(node, grad):
+    (out,) = node.saved()
+    return (grad * (out > 0),)
+
+
+def leaky_relu(a, negative_slope=0.01):
+    x = a._data
+    return _record(np.where(x > 0, x, x * x.dtype.type(negative_slope)), (a,), "leaky_relu",
+                   saved=(a,), ctx=negative_slope)
+
+
+@rule("leaky_relu")
+def _leaky_relu_backward(node, grad):
+    (a,) = node.saved()
+    return (grad * np.where(a > 0, 1, node.ctx).astype(grad.dtype),)
+
+
+_SQRT_2_OVER_PI = 0.7978845608028654
+
+
+def gelu(a, approximate="none"):
+    """GELU: x * Phi(x) exactly (``approximate="none"``) or with PyTorch's tanh formula."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    x = a._data
+    if approximate == "tanh":
+        inner = np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x ** 3))
+        out = 0.5 * x * (1 + inner)
+    else:
+        out = 0.5 * x * (1 + _erf(x / np.sqrt(2)))
+    return _record(out.astype(x.dtype, copy=False), (a,), "gelu", saved=(a,), ctx=approximate)
+
+
+_ERF_TERMS = 44
+# erf(x) = 2/sqrt(pi) * sum_n (-1)^n x^(2n+1) / (n! (2n+1)): coefficients of the series in x^2
+_ERF_SERIES = [(-1) ** n / (__import__("math").factorial(n) * (2 * n + 1)) for n in range(_ERF_TERMS)]
+
+
+def _erf(x):
+    """erf for arrays to float64 accuracy: the Taylor series below |x| = 3 (at most ~3 digits
+    lost to cancellation) and erfc's continued fraction above it, both evaluated in float64."""
+    z = np.abs(x.astype(np.float64))
+    small = np.minimum(z, 3.0)
+    y = small * small
+    series = np.full_like(y, _ERF_SERIES[-1])
+    for c in reversed(_ERF_SERIES[:-1]):
+        series = series * y + c
+    erf_small = 2 / np.sqrt(np.pi) * small * series
+    large = np.maximum(z, 3.0)
+    fraction = large.copy()
+    for k in range(60, 0, -1):          # erfc(x) = e^(-x^2) / sqrt(pi) / (x + (1/2)/(x + 1/(x + ...)))
+        fraction = large + (k / 2) / fraction
+    erf_large = 1 - np.exp(-large * large) / (np.sqrt(np.pi) * fraction)
+    return (np.sign(x) * np.where(z < 3.0, erf_small, erf_large)).astype(x.dtype, copy=False)
+
+
+@rule("gelu")
+def _gelu_backward(node, grad):
+    (x,) = node.saved()
+    if node.ctx == "tanh":
+        u = _SQRT_2_OVER_PI * (x + 0.044715 * x ** 3)
+        th = np.tanh(u)
+        du = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
+        d = 0.5 * (1 + th) + 0.5 * x * (1 - th * th) * du
+    else:
+        cdf = 0.5 * (1 + _erf(x / np.sqrt(2)))
+        pdf = np.exp(-0.5 * x * x) / np.sqrt(2 * np.pi)
+        d = cdf + x * pdf
+    return (grad * d.astype(grad.dtype, copy=False),)
+
+
+def clamp(a, min=None, max=None):
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    x = a._data
+    lo = -np.inf if min is None else min
+    hi = np.inf if max is None else max
+    out = np.clip(x, lo, hi).astype(x.dtype, copy=False)
+    return _record(out, (a,), "clamp", saved=(a,), ctx=(lo, hi))
+
+
+@rule("clamp")
+def _clamp_backward(node, grad):
+    (a,) = node.saved()
+    lo, hi = node.ctx
+    return (grad * ((a >= lo) & (a <= hi)),)
+
+
+# ------------------------------------------------------------------ reductions
+def _axes(dim, ndim, what):
+    if dim is None:
+        return None
+    if isinstance(dim, (tuple, list)):
+        return tuple(sorted({_dim(d, ndim, what) for d in dim}))
+    return (_dim(dim, ndim, what),)
+
+
+def _expand_reduced(grad, shape, axes, keepdim):
+    """The gradient of a reduction over ``axes``, broadcast back to the input's ``shape``."""
+    if axes is None:
+        axes = tuple(range(len(shape)))
+    if not keepdim:
+        grad = np.expand_dims(grad, axes) if axes else grad
+    return np.broadcast_to(grad, shape)
+
+
+def sum(a, dim=None, keepdim=False, dtype=None):
+    if dtype is not None:
+        a = cast(a, dtype)
+    elif a._data.dtype.kind in "bi" or a._data.dtype == np.uint8:
+        a = cast(a, np.int64)
+    axes = _axes(dim, a.ndim, "sum")
+    return _record(np.sum(a._data, axis=axes, keepdims=keepdim), (a,), "sum",
+                   ctx=(a.shape, axes, keepdim))
+
+
+@rule("sum")
+def _sum_backward(node, grad):
+    shape, axes, keepdim = node.ctx
+    return (_expand_reduced(grad, shape, axes, keepdim),)
+
+
+def mean(a, dim=None, keepdim=False, dtype=None):
+    if dtype is not None:
+        a = cast(a, dtype)
+    if a._data.dtype.kind != "f":
+        raise RuntimeError(f"mean(): input dtype should be floating point, got {a.dtype}")
+    axes = _axes(dim, a.ndim, "mean")
+    return _record(np.mean(a._data, axis=axes, keepdims=keepdim), (a,), "mean",
+                   ctx=(a.shape, axes, keepdim))
+
+
+@rule("mean")
+def _mean_backward(node, grad):
+    shape, axes, keepdim = node.ctx
+    count = np.prod([shape[i] for i in (range(len(shape)) if axes is None else axes)])
+    return (_expand_reduced(grad / grad.dtype.type(builtins.max(count, 1)), shape, axes, keepdim),)
+
+
+def var(a, dim=None, correction=1, keepdim=False):
+    axes = _axes(dim, a.ndim, "var")
+    return _record(np.var(a._data, axis=axes, ddof=correction, keepdims=keepdim), (a,), "var",
+                   saved=(a,), ctx=(axes, correction, keepdim))
+
+
+@rule("var")
+def _var_backward(node, grad):
+    (a,) = node.saved()
+    axes, correction, keepdim = node.ctx
+    count = a.size if axes is None else np.prod([a.shape[i] for i in axes])
+    centred = a - a.mean(axis=axes, keepdims=True)
+    scale = grad.dtype.type(2 / builtins.max(count - correction, 0)) if count > correction \
+        else grad.dtype.type(np.nan)
+    return (_expand_reduced(grad, a.shape, axes, keepdim) * centred * scale,)
+
+
+MaxMin = collections.namedtuple("MaxMin", ["values", "indices"])
+
+
+def extremum(a, dim, keepdim, kind):
+    """``max``/``min``: the value over all elements, or ``(values, indices)`` along ``dim``."""
+    pick, arg = (np.max, np.argmax) if kind == "max" else (np.min, np.argmin)
+    if a._data.size == 0:
+        raise RuntimeError(f"{kind}(): cannot reduce an empty tensor")
+    if dim is None:
+        value = pick(a._data)
+        return _record(value, (a,), "extremum_all", saved=(a,), ctx=value)
+    axis = _dim(dim, a.ndim, kind)
+    indices = np.expand_dims(arg(a._data, axis=axis), axis)
+    values = np.take_along_axis(a._data, indices, axis)
+    if not keepdim:
+        values, indices = values.squeeze(axis), indices.squeeze(axis)
+    out = _record(values, (a,), "extremum_dim", ctx=(a.shape, axis, indices, keepdim))
+    return MaxMin(out, Tensor._wrap(indices.astype(np.int64, copy=False), a._device))
+
+
+@rule("extremum_all")
+def _extremum_all_backward(node, grad):
+    (a,) = node.saved()
+    # every element equal to the extremum shares the gradient evenly, as PyTorch
+    value = node.ctx
+    hits = a == value
+    return (grad * hits / hits.sum(),)
+
+
+@rule("extremum_dim")
+def _extremum_dim_backward(node, grad):
+    shape, axis, indices, keepdim = node.ctx
+    full = np.zeros(shape, grad.dtype)
+    if not keepdim:
+        grad, indices = np.expand_dims(grad, axis), np.expand_dims(indices, axis)
+    np.put_along_axis(full, indices, grad, axis)
+    return (full,)
+
+
+def arg_extremum(a, dim, keepdim, kind):
+    arg = np.argmax if kind == "max" else np.argmin
+    if dim is None:
+        out = arg(a._data)
+        return Tensor._wrap(np.asarray(out, np.int64).reshape((1,) * a.ndim if keepdim else ()),
+                            a._device)
+    out = arg(a._data, axis=_dim(dim, a.ndim, f"arg{kind}"), keepdims=keepdim)
+    return Tensor._wrap(out.astype(np.int64, copy=False), a._device)
+
+
+def logsumexp(a, dim, keepdim=False):
+    axes = _axes(dim, a.ndim, "logsumexp")
+    x = a._data
+    peak = np.max(x, axis=axes, keepdims=True)
+    peak = np.where(np.isfinite(peak), peak, 0)
+    out = np.log(np.sum(np.exp(x - peak), axis=axes, keepdims=True)) + peak
+    return _record(out if keepdim else out.squeeze(axes), (a,), "logsumexp", saved=(a,),
+                   ctx=(axes, keepdim, out))
+
+
+@rule("logsumexp")
+def _logsumexp_backward(node, grad):
+    (a,) = node.saved()
+    axes, keepdim, out = node.ctx
+    return (_expand_reduced(grad, a.shape, axes, keepdim) * np.exp(a - out),)
+
+
+def logical_reduce(fn, a, dim, keepdim):
+    axes = _axes(dim, a.ndim, fn.__name__)
+    return Tensor._wrap(np.asarray(fn(a._data, axis=axes, keepdims=keepdim)), a._device)
+
+
+# ---------------------------------------------------------------------- shapes
+def _reshape_rule_output(data, a):
+    return _view_of(_record(data, (a,), "reshape", ctx=a.shape), a)
+
+
+def reshape(a, shape):
+    try:
+        data = a._data.reshape(shape)
+    except ValueError:
+        raise RuntimeError(f"reshape: shape {list(shape)} is invalid for a tensor of "
+                           f"{a._data.size} elements (shape {list(a.shape)})") from None
+    return _reshape_rule_output(data, a)
+
+
+def view(a, shape):
+    data = a._data.view()
+    try:
+        data.shape = shape
+    except (AttributeError, ValueError):
+        try:
+            np.empty(a._data.shape, dtype=np.bool_).reshape(shape)
+        except ValueError:
+            raise RuntimeError(f"view: shape {list(shape)} is invalid for a tensor of "
+                               f"{a._data.size} elements (shape {list(a.shape)})") from None
+        raise RuntimeError(f"view: shape {list(shape)} is not compatible with the input's "
+                           f"strides (shape {list(a.shape)}); use reshape() instead") from None
+    return _reshape_rule_output(data, a)
+
+
+@rule("reshape")
+def _reshape_backward(node, grad):
+    return (grad.reshape(node.ctx),)
+
+
+def flatten(a, start_dim=0, end_dim=-1):
+    if a.ndim == 0:
+        return reshape(a, (1,))
+    start, end = _dim(start_dim, a.ndim, "flatten"), _dim(end_dim, a.ndim, "flatten")
+    if start > end:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+    shape = a.shape[:start] + (-1 if a._data.size else int(np.prod(a.shape[start:end + 1])),) \
+        + a.shape[end + 1:]
+    return reshape(a, shape)
+
+
+def squeeze(a, dim=None):
+    if dim is None:
+        shape = tuple(n for n in a.shape if n != 1)
+    else:
+        axes = _axes(dim, a.ndim, "squeeze")
+        shape = tuple(n for i, n in enumerate(a.shape) if not (i in axes and n == 1))
+    return reshape(a, shape)
+
+
+def unsqueeze(a, dim):
+    axis = _dim(dim, a.ndim + 1, "unsqueeze")
+    return reshape(a, a.shape[:axis] + (1,) + a.shape[axis:])
+
+
+def permute(a, dims):
+    if len(dims) != a.ndim:
+        raise RuntimeError(f"permute: got {len(dims)} dims for a tensor with {a.ndim}")
+    order = tuple(_dim(d, a.ndim, "permute") for d in dims)
+    if sorted(order) != list(range(a.ndim)):
+        raise RuntimeError(f"permute: dims {list(dims)} are not a permutation")
+    return _view_of(_record(a._data.transpose(order), (a,), "permute", ctx=order), a)
+
+
+@rule("permute")
+def _permute_backward(node, grad):
+    return (grad.transpose(np.argsort(node.ctx)),)
+
+
+def transpose(a, dim0, dim1):
+    order = list(range(a.ndim))
+    i, j = _dim(dim0, a.ndim, "transpose"), _dim(dim1, a.ndim, "transpose")
+    order[i], order[j] = order[j], order[i]
+    return permute(a, order)
+
+
+def expand(a, sizes):
+    lead = len(sizes) - a.ndim
+    if lead < 0:
+        raise RuntimeError(f"expand: {len(sizes)} sizes for a tensor with {a.ndim} dims")
+    shape = tuple(a.shape[i - lead] if n == -1 and i >= lead else n for i, n in enumerate(sizes))
+    try:
+        data = np.broadcast_to(a._data, shape)
+    except ValueError:
+        raise RuntimeError(f"expand: cannot expand shape {list(a.shape)} to {list(sizes)}") from None
+    return _view_of(_record(data, (a,), "expand", ctx=a.shape), a)
+
+
+@rule("expand")
+def _expand_backward(node, grad):
+    return (_sum_to(grad, node.ctx),)
+
+
+def repeat(a, repeats):
+    if len(repeats) < a.ndim:
+        raise RuntimeError(f"repeat: {len(repeats)} repeats for a tensor with {a.ndim} dims")
+    shape = (1,) * (len(repeats) - a.ndim) + a.shape
+    return _record(np.tile(a._data.reshape(shape), repeats), (a,), "repeat",
+                   ctx=(a.shape, shape, tuple(repeats)))
+
+
+@rule("repeat")
+def _repeat_backward(node, grad):
+    original, shape, repeats = node.ctx
+    split = []
+    for r, n in zip(repeats, shape):
+        split += [r, n]
+    grad = grad.reshape(split).sum(axis=tuple(range(0, len(split), 2)))
+    return (grad.reshape(original),)
+
+
+def _index_key(key):
+    """An indexing key with tensors replaced by their arrays."""
+    if isinstance(key, tuple):
+        return tuple(k._data if isinstance(k, Tensor) else k for k in key)
+    return key._data if isinstance(key, Tensor) else key
+
+
+def _is_basic(key):
+    parts = key if isinstance(key, tuple) else (key,)
+    return all(k is None or k is Ellipsis or isinstance(k, (slice, numbers.Integral))
+               and not isinstance(k, (bool, np.bool_)) for k in parts)
+
+
+def index(a, key):
+    key = _index_key(key)
+    try:
+        data = a._data[key]
+    except IndexError as e:
+        raise IndexError(f"index {key!r} is out of range for a tensor of shape "
+                         f"{list(a.shape)}: {e}") from None
+    basic = _is_basic(key)
+    if not isinstance(data, np.ndarray):
+        data = np.asarray(data)
+    out = _record(data, (a,), "index", ctx=(a.shape, key, basic))
+    return _view_of(out, a) if basic else out
+
+
+@rule("index")
+def _index_backward(node, grad):
+    shape, key, basic = node.ctx
+    full = np.zeros(shape, grad.dtype)
+    if basic:
+        full[key] = grad
+    else:
+        np.add.at(full, key, grad)
+    return (full,)
+
+
+def split(a, split_size, dim=0):
+    axis = _dim(dim, a.ndim, "split")
+    n = a.shape[axis]
+    if isinstance(split_size, numbers.Integral):
+        if split_size <= 0:
+            raise ValueError(f"split: split_size must be positive, got {split_size}")
+        sizes = [split_size] * (n // split_size) + ([n % split_size] if n % split_size else [])
+    else:
+        sizes = list(split_size)
+        if builtins.sum(sizes) != n:
+            raise ValueError(f"split: sizes {sizes} do not add up to dimension {dim}'s {n}")
+    out, start = [], 0
+    lead = (slice(None),) * axis
+    for size in sizes:
+        out.append(index(a, lead + (slice(start, start + size),)))
+        start += size
+    return tuple(out)
+
+
+def chunk(a, chunks, dim=0):
+    axis = _dim(dim, a.ndim, "chunk")
+    n = a.shape[axis]
+    return split(a, builtins.max(-(-n // chunks), 1), axis)
+
+
+def unbind(a, dim=0):
+    axis = _dim(dim, a.ndim, "unbind")
+    lead = (slice(None),) * axis
+    return tuple(index(a, lead + (i,)) for i in range(a.shape[axis]))
+
+
+def cat(tensors, dim=0):
+    """Joins tensors along an existing dimension (``tfg.cat``)."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat: expected a non-empty list of tensors")
+    first = tensors[0]
+    tensors = [first] + [_operands(first, t)[1] for t in tensors[1:]]
+    axis = _dim(dim, first.ndim, "cat")
+    try:
+        data = np.concatenate([t._data for t in tensors], axis=axis)
+    except ValueError as e:
+        raise RuntimeError(f"cat: shapes {[list(t.shape) for t in tensors]} do not match "
+                           f"outside dimension {dim}: {e}") from None
+    return _record(data, tuple(tensors), "cat", ctx=(axis, [t.shape[axis] for t in tensors]))
+
+
+@rule("cat")
+def _cat_backward(node, grad):
+    axis, sizes = node.ctx
+    return tuple(np.split(grad, np.cumsum(sizes)[:-1], axis=axis))
+
+
+def stack(tensors, dim=0):
+    """Joins tensors of one shape along a new dimension (``tfg.stack``)."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: expected a non-empty list of tensors")
+    shapes = {t.shape for t in tensors}
+    if len(shapes) != 1:
+        raise RuntimeError(f"stack: all tensors must have the same shape, got "
+                           f"{[list(s) for s in shapes]}")
+    axis = _dim(dim, tensors[0].ndim + 1, "stack")
+    return cat([unsqueeze(t, axis) for t in tensors], axis)
+
+
+# -------------------------------------------------------------------- in place
+def _check_in_place(t):
+    if is_grad_enabled() and t._requires_grad and t._node is None:
+        raise RuntimeError("a leaf tensor that requires grad is being used in an in-place "
+                           "operation; wrap it in tfg.no_grad() or use an out-of-place op")
+
+
+def in_place(t, op, other):
+    """``t`` replaced by ``op(t, other)`` in its own memory; the result's history becomes t's."""
+    _check_in_place(t)
+    tracked = is_grad_enabled() and (t._requires_grad or
+                                     (isinstance(other, Tensor) and other._requires_grad))
+    if tracked:
+        if t._base is not None:
+            raise RuntimeError("an in-place operation on a view of a tensor that is part of the "
+                               "graph is not supported; use the out-of-place operation")
+        before = Tensor._wrap(t._data.copy(), t._device)   # what op's backward may read
+        before._node, before._output_index = t._node, t._output_index
+        before._requires_grad = t._requires_grad
+        result = op(before, other)
+    else:
+        with no_grad():
+            result = op(t, other)
+    if result.shape != t.shape:
+        raise RuntimeError(f"in-place operation: the result's shape {list(result.shape)} does "
+                           f"not match the tensor's shape {list(t.shape)}")
+    if result._data.dtype != t._data.dtype and \
+            not np.can_cast(result._data.dtype, t._data.dtype, "same_kind"):
+        raise RuntimeError(f"in-place operation: result type {result.dtype} can't be cast to "
+                           f"the tensor's dtype {t.dtype}")
+    t._data[...] = result._data
+    if tracked:
+        t._node, t._output_index, t._requires_grad = result._node, result._output_index, True
+    t._mark_modified()
+    return t
+
+
+def fill_in_place(t, value):
+    _check_in_place(t)
+    t._data[...] = value._data if isinstance(value, Tensor) else value
+    t._mark_modified()
+    return t
+
+
+def copy_in_place(t, source):
+    """``t.copy_(source)``: source broadcast to t's shape and converted to its dtype."""
+    if not isinstance(source, Tensor):
+        source = Tensor._wrap(np.asarray(source), t._device)
+    return in_place(t, lambda _, s: expand(cast(s, t._data.dtype), t.shape), source)
+
+
+def index_assign(t, key, value):
+    """``t[key] = value``, differentiable in both."""
+    if not isinstance(value, Tensor):
+        value = _tensor_operand(value, t)
+    in_place(t, lambda base, v: _index_put(base, key, v), value)
+
+
+def _index_put(a, key, value):
+    key = _index_key(key)
+    data = a._data.copy()
+    data[key] = value._data
+    return _record(data, (a, value), "index_put", ctx=(key, value.shape))
+
+
+@rule("index_put")
+def _index_put_backward(node, grad):
+    key, value_shape = node.ctx
+    grad_a = grad.copy()
+    grad_a[key] = 0
+    grad_value = grad[key]
+    return grad_a, _sum_to(np.asarray(grad_value), value_shape)
+
+
+# --------------------------------------------------------------------- kernels
+def _same_device(tensors, what):
+    devices = {t._device for t in tensors if t is not None}
+    if len(devices) > 1:
+        raise RuntimeError(f"{what}: expected all tensors on one device, got "
+                           f"{sorted(str(d) for d in devices)}")
+
+
+def _data(t):
+    return None if t is None else t._data
+
+
+def matmul(a, b):
+    a, b = _operands(a, b)
+    return _record(_C.matmul(a._data, b._data), (a, b), "matmul", saved=(a, b))
+
+
+@rule("matmul")
+def _matmul_backward(node, grad):
+    a, b = node.saved()
+    mask = tuple(edge is not None for edge in node.edges)
+    return ops.matmul_backward(grad, a, b, output_mask=mask)
+
+
+def linear(x, weight, bias=None):
+    _same_device((x, weight, bias), "linear")
+    return _record(_C.linear(x._data, weight._data, _data(bias)), (x, weight, bias), "linear",
+                   saved=_present(x, weight, bias))
+
+
+def _present(*tensors):
+    return tuple(t for t in tensors if t is not None)
+
+
+@rule("linear")
+def _linear_backward(node, grad):
+    mask = tuple(edge is not None for edge in node.edges)
+    return ops.linear_backward(grad, *node.saved(), output_mask=mask)
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    _same_device((x, weight, bias), "conv2d")
+    options = (stride, padding, dilation, groups)
+    return _record(_C.conv2d(x._data, weight._data, _data(bias), *options), (x, weight, bias),
+                   "conv2d", saved=_present(x, weight, bias), ctx=options)
+
+
+@rule("conv2d")
+def _conv2d_backward(node, grad):
+    x, weight, *bias = node.saved()
+    mask = tuple(edge is not None for edge in node.edges)
+    return ops.conv2d_backward(grad, x, weight, bias[0] if bias else None, *node.ctx,
+                               output_mask=mask)
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    options = (kernel_size, stride, padding, dilation, ceil_mode)
+    out, indices = _C.max_pool2d(x._data, *options, True)
+    result = _record(out, (x,), "max_pool2d", ctx=(x.shape, x._data.dtype, options, indices))
+    if return_indices:
+        return result, Tensor._wrap(indices, x._device)
+    return result
+
+
+@rule("max_pool2d")
+def _max_pool2d_backward(node, grad):
+    shape, dtype, options, indices = node.ctx
+    placeholder = np.broadcast_to(np.zeros((), dtype), shape)   # only its shape is read
+    return ops.max_pool2d_backward(grad, placeholder, *options, indices=indices)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    options = (kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    return _record(_C.avg_pool2d(x._data, *options), (x,), "avg_pool2d",
+                   ctx=(x.shape, x._data.dtype, options))
+
+
+@rule("avg_pool2d")
+def _avg_pool2d_backward(node, grad):
+    shape, dtype, options = node.ctx
+    return ops.avg_pool2d_backward(grad, np.broadcast_to(np.zeros((), dtype), shape), *options)
+
+
+def adaptive_avg_pool2d(x, output_size):
+    return _record(_C.adaptive_avg_pool2d(x._data, output_size), (x,), "adaptive_avg_pool2d",
+                   ctx=(x.shape, x._data.dtype, output_size))
+
+
+@rule("adaptive_avg_pool2d")
+def _adaptive_avg_pool2d_backward(node, grad):
+    shape, dtype, output_size = node.ctx
+    return ops.adaptive_avg_pool2d_backward(grad, np.broadcast_to(np.zeros((), dtype), shape),
+                                            output_size)
+
+
+def softmax(x, dim):
+    return _softmax_like(x, dim, "softmax", _C.softmax)
+
+
+def log_softmax(x, dim):
+    return _softmax_like(x, dim, "log_softmax", _C.log_softmax)
+
+
+def _softmax_like(x, dim, name, kernel):
+    out = _record(kernel(x._data, dim), (x,), name, ctx=dim)
+    if out._node is not None:
+        out._node._saved, out._node._versions = (_alias(out),), (out._version[0],)
+    return out
+
+
+@rule("softmax")
+def _softmax_backward(node, grad):
+    (out,) = node.saved()
+    return _C.softmax_backward(grad, out, node.ctx, out)
+
+
+@rule("log_softmax")
+def _log_softmax_backward(node, grad):
+    (out,) = node.saved()
+    return _C.log_softmax_backward(grad, out, node.ctx, out)
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0):
+    options = (ignore_index, reduction, label_smoothing)
+    loss = _C.cross_entropy(input._data, target._data, _data(weight), *options)
+    return _record(np.asarray(loss), (input,), "cross_entropy", saved=(input,),
+                   ctx=(target._data, _data(weight), options))
+
+
+@rule("cross_entropy")
+def _cross_entropy_backward(node, grad):
+    (input,) = node.saved()
+    target, weight, options = node.ctx
+    return ops.cross_entropy_backward(grad, input, target, weight, *options)
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, is_causal=False, scale=None,
+                                 enable_gqa=False):
+    _same_device((query, key, value, attn_mask), "scaled_dot_product_attention")
+    options = (_data(attn_mask), is_causal, scale, enable_gqa)
+    out, lse = _C.scaled_dot_product_attention(query._data, key._data, value._data, *options,
+                                               return_lse=True)
+    result = _record(out, (query, key, value), "attention", saved=(query, key, value),
+                     ctx=(options, lse))
+    if result._node is not None:
+        result._node._saved += (_alias(result),)
+        result._node._versions += (result._version[0],)
+    return result
+
+
+@rule("attention")
+def _attention_backward(node, grad):
+    query, key, value, out = node.saved()
+    options, lse = node.ctx
+    return ops.scaled_dot_product_attention_backward(grad, query, key, value, *options,
+                                                     output=out, lse=lse)
+
+
+def lstm_cell(x, hx, cx, w_ih, w_hh, b_ih=None, b_hh=None):
+    inputs = (x, hx, cx, w_ih, w_hh, b_ih, b_hh)
+    _same_device(inputs, "lstm_cell")
+    h, c = _C.lstm_cell(*(_data(t) for t in inputs))
+    return _record((h, c), inputs, "lstm_cell", saved=_present(*inputs),
+                   ctx=(b_ih is not None, b_hh is not None))
+
+
+def _with_biases(node):
+    """The saved operands with None put back where a bias was absent."""
+    x, hx, cx, w_ih, w_hh, *biases = node.saved()
+    has_b_ih, has_b_hh = node.ctx
+    b_ih = biases.pop(0) if has_b_ih else None
+    b_hh = biases.pop(0) if has_b_hh else None
+    return x, hx, cx, w_ih, w_hh, b_ih, b_hh
+
+
+@rule("lstm_cell")
+def _lstm_cell_backward(node, grads):
+    grad_h, grad_c = grads
+    return ops.lstm_cell_backward(grad_h, grad_c, *_with_biases(node))
+
+
+def lstm(x, hx, cx, w_ih, w_hh, b_ih=None, b_hh=None):
+    inputs = (x, hx, cx, w_ih, w_hh, b_ih, b_hh)
+    _same_device(inputs, "lstm")
+    y, h, c = _C.lstm(*(_data(t) for t in inputs))
+    return _record((y, h, c), inputs, "lstm", saved=_present(*inputs),
+                   ctx=(b_ih is not None, b_hh is not None))
+
+
+@rule("lstm")
+def _lstm_backward(node, grads):
+    grad_y, grad_h, grad_c = grads
+    return ops.lstm_backward(grad_y, grad_h, grad_c, *_with_biases(node))
