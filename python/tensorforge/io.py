@@ -64,7 +64,7 @@ class _Flattener:
         while name in self.arrays:
             n += 1
             name = f"{key}~{n}"
-        self.arrays[name] = np.ascontiguousarray(array)
+        self.arrays[name] = array if array.flags.c_contiguous else np.array(array, order="C")
         return name
 
     def visit(self, obj, key):
@@ -110,7 +110,7 @@ def _crc32(arrays):
     crc = 0
     for name in sorted(arrays):
         crc = zlib.crc32(name.encode(), crc)
-        crc = zlib.crc32(np.ascontiguousarray(arrays[name]).reshape(-1).view(np.uint8), crc)
+        crc = zlib.crc32(arrays[name].reshape(-1).view(np.uint8), crc)
     return f"{crc:08x}"
 
 
