@@ -5,7 +5,7 @@ Tensors (and NumPy arrays) are stored as safetensors tensors under keys made
 from their path in the object ("model.fc.weight", "optimizer.state.0.exp_avg");
 the structure around them (dicts, lists, tuples and the non-tensor leaves:
 numbers, strings, bools, None) is stored as JSON in the file's metadata, with
-a CRC-32 of the tensor data. A flat state dict therefore gives an ordinary
+a CRC-32 of the structure and the tensors, so damage anywhere is detected. A flat state dict therefore gives an ordinary
 safetensors file that other tools read, and `load` reads foreign safetensors
 files as a flat dict of Tensors.
 """
@@ -106,11 +106,14 @@ class _Flattener:
             raise TypeError(f"tfg.save: cannot save {where}: NumPy dtype {dtype} is not supported")
 
 
-def _crc32(arrays):
-    crc = 0
+def _checksum(structure, arrays):
+    """CRC-32 of everything a file holds but its checksum: the structure and
+    each tensor's name, dtype, shape and bytes."""
+    crc = zlib.crc32(structure.encode())
     for name in sorted(arrays):
-        crc = zlib.crc32(name.encode(), crc)
-        crc = zlib.crc32(arrays[name].reshape(-1).view(np.uint8), crc)
+        array = arrays[name]
+        crc = zlib.crc32(f"{name}|{array.dtype.str}|{array.shape}".encode(), crc)
+        crc = zlib.crc32(array.reshape(-1).view(np.uint8), crc)
     return f"{crc:08x}"
 
 
@@ -127,11 +130,9 @@ def save(obj, path):
     flattener = _Flattener()
     structure = flattener.visit(obj, "")
     arrays = flattener.arrays
-    metadata = {
-        _FORMAT_KEY: _FORMAT_VERSION,
-        _STRUCTURE_KEY: json.dumps(structure, separators=(",", ":")),
-        _CRC_KEY: _crc32(arrays),
-    }
+    structure = json.dumps(structure, separators=(",", ":"))
+    metadata = {_FORMAT_KEY: _FORMAT_VERSION, _STRUCTURE_KEY: structure,
+                _CRC_KEY: _checksum(structure, arrays)}
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
@@ -235,15 +236,18 @@ def load(path):
     """
     path = _check_path(path, "tfg.load")
     metadata, arrays = _read(path)
-    if _FORMAT_KEY not in metadata:
+    ours = sorted(key for key in metadata if key.startswith("tensorforge."))
+    if not ours:
         return {name: _make_tensor(array) for name, array in arrays.items()}
+    if ours != sorted((_FORMAT_KEY, _STRUCTURE_KEY, _CRC_KEY)):
+        raise ValueError(f"tfg.load: {path} is corrupt: its tensorforge metadata keys are {ours}")
     if metadata[_FORMAT_KEY] != _FORMAT_VERSION:
         raise ValueError(f"tfg.load: {path} was written in tensorforge format version "
                          f"{metadata[_FORMAT_KEY]!r}; this version reads {_FORMAT_VERSION!r}")
-    if metadata.get(_CRC_KEY) != _crc32(arrays):
-        raise ValueError(f"tfg.load: {path} is corrupt: the tensor data does not match its checksum")
+    if metadata[_CRC_KEY] != _checksum(metadata[_STRUCTURE_KEY], arrays):
+        raise ValueError(f"tfg.load: {path} is corrupt: its contents do not match their checksum")
     try:
-        structure = json.loads(metadata.get(_STRUCTURE_KEY, ""))
+        structure = json.loads(metadata[_STRUCTURE_KEY])
     except ValueError as e:
         raise ValueError(f"tfg.load: {path} is corrupt: its structure is not valid JSON ({e})") from None
     rebuilder = _Rebuilder(arrays, path)
