@@ -5,9 +5,10 @@ Tensors (and NumPy arrays) are stored as safetensors tensors under keys made
 from their path in the object ("model.fc.weight", "optimizer.state.0.exp_avg");
 the structure around them (dicts, lists, tuples and the non-tensor leaves:
 numbers, strings, bools, None) is stored as JSON in the file's metadata, with
-a CRC-32 of the structure and the tensors, so damage anywhere is detected. A flat state dict therefore gives an ordinary
-safetensors file that other tools read, and `load` reads foreign safetensors
-files as a flat dict of Tensors.
+a CRC-32 of the structure and the tensors, so damage anywhere is detected.
+A flat state dict therefore gives an ordinary safetensors file that other
+tools read, and `load` reads foreign safetensors files as a flat dict of
+Tensors.
 """
 import json
 import math
@@ -18,6 +19,8 @@ import zlib
 import numpy as np
 import safetensors
 import safetensors.numpy
+
+from .tensor import Tensor, from_numpy
 
 __all__ = ["save", "load"]
 
@@ -33,12 +36,6 @@ _DICT, _LIST, _TUPLE, _TENSOR, _NDARRAY, _NPSCALAR, _FLOAT = (
     "dict", "list", "tuple", "tensor", "ndarray", "npscalar", "float")
 
 
-def _is_tensor(obj):
-    from .tensor import Tensor
-
-    return isinstance(obj, Tensor)
-
-
 def _tensor_array(tensor):
     """The data of a Tensor as a NumPy array on the host."""
     tensor = tensor.detach()
@@ -48,7 +45,7 @@ def _tensor_array(tensor):
 
 
 def _check_path(path, fn):
-    if not isinstance(path, (str, bytes, os.PathLike)):
+    if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"{fn}: path must be a str or os.PathLike, got {type(path).__name__}")
     return os.fspath(path)
 
@@ -79,7 +76,7 @@ class _Flattener:
         if isinstance(obj, float):
             value = float(obj)
             return value if math.isfinite(value) else {"t": _FLOAT, "v": repr(value)}
-        if _is_tensor(obj):
+        if isinstance(obj, Tensor):
             return {"t": _TENSOR, "k": self._store(key, _tensor_array(obj)),
                     "g": bool(obj.requires_grad)}
         if isinstance(obj, np.ndarray):
@@ -97,8 +94,8 @@ class _Flattener:
             tag = _TUPLE if isinstance(obj, tuple) else _LIST
             return {"t": tag, "i": [self.visit(v, f"{key}.{i}" if key else str(i))
                                     for i, v in enumerate(obj)]}
-        raise TypeError(f"tfg.save: cannot save {where}: unsupported type {type(obj).__name__} (leaves must "
-                        f"be Tensors, NumPy arrays, numbers, strings, bools or None)")
+        raise TypeError(f"tfg.save: cannot save {where}: unsupported type {type(obj).__name__} "
+                        f"(leaves must be Tensors, NumPy arrays, numbers, strings, bools or None)")
 
     @staticmethod
     def _check_dtype(dtype, where):
@@ -198,8 +195,6 @@ class _Rebuilder:
 
 
 def _make_tensor(array, requires_grad=False):
-    from .tensor import from_numpy
-
     tensor = from_numpy(array)
     if requires_grad:
         tensor.requires_grad_(True)
