@@ -172,6 +172,13 @@ def test_foreign_file_loads_as_flat_dict(tmp_path):
         np.testing.assert_array_equal(loaded[name]._data, array)
 
 
+def test_foreign_file_with_unsupported_dtypes(tmp_path):
+    path = tmp_path / "half.safetensors"
+    safetensors.numpy.save_file({"ok": np.zeros(2, np.float32), "w": np.zeros(2, np.float16)}, str(path))
+    with pytest.raises(TypeError, match=r"half.safetensors.*'w': 'float16'"):
+        tfg.load(path)
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothing.safetensors"):
         tfg.load(tmp_path / "nothing.safetensors")

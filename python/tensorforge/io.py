@@ -28,6 +28,7 @@ _FORMAT_KEY = "tensorforge.format"
 _FORMAT_VERSION = "1"
 _STRUCTURE_KEY = "tensorforge.structure"
 _CRC_KEY = "tensorforge.crc32"
+_TENSOR_DTYPES = ("float32", "float64", "int32", "int64", "bool", "uint8")
 
 # Node tags of the JSON structure. Containers and array leaves are JSON
 # objects {"t": tag, ...}; None, bools, ints, floats and strings are stored as
@@ -233,6 +234,11 @@ def load(path):
     metadata, arrays = _read(path)
     ours = sorted(key for key in metadata if key.startswith("tensorforge."))
     if not ours:
+        unsupported = {name: str(a.dtype) for name, a in arrays.items()
+                       if a.dtype.name not in _TENSOR_DTYPES}
+        if unsupported:
+            raise TypeError(f"tfg.load: {path} holds tensors of dtypes tensorforge does not support: "
+                            f"{unsupported}; read it with safetensors.numpy.load_file")
         return {name: _make_tensor(array) for name, array in arrays.items()}
     if ours != sorted((_FORMAT_KEY, _STRUCTURE_KEY, _CRC_KEY)):
         raise ValueError(f"tfg.load: {path} is corrupt: its tensorforge metadata keys are {ours}")
