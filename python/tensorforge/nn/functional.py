@@ -319,14 +319,14 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
 # ------------------------------------------------------------------- losses
 def _broadcast_pair(input, target, what):
     if input.shape != target.shape:
-        warnings.warn(f"{what}: using a target size {list(target.shape)} that is different to "
-                      f"the input size {list(input.shape)}; they are broadcast, which is "
-                      "likely not intended", stacklevel=3)
         try:
             np.broadcast_shapes(input.shape, target.shape)
         except ValueError:
             raise ValueError(f"{what}: target size {list(target.shape)} cannot be broadcast to "
                              f"input size {list(input.shape)}") from None
+        warnings.warn(f"{what}: using a target size {list(target.shape)} that is different to "
+                      f"the input size {list(input.shape)}; they are broadcast, which is "
+                      "likely not intended", stacklevel=3)
 
 
 def mse_loss(input, target, reduction="mean"):
