@@ -153,3 +153,245 @@ def test_dropout_module_modes():
     assert layer(x) is x
     with pytest.raises(ValueError, match="between 0 and 1"):
         nn.Dropout(-0.1)
+
+
+# ------------------------------------------------------------------ Conv2d
+def test_conv2d_default_init_and_repr():
+    tfg.manual_seed(3)
+    conv = nn.Conv2d(16, 32, 3, padding=1)
+    bound = 1 / math.sqrt(16 * 9)
+    w = conv.weight.detach().numpy()
+    assert conv.weight.shape == (32, 16, 3, 3)
+    assert np.abs(w).max() <= bound and np.abs(w).max() > 0.99 * bound
+    assert np.abs(conv.bias.detach().numpy()).max() <= bound
+    assert repr(conv) == "Conv2d(16, 32, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))"
+    grouped = nn.Conv2d(4, 6, (3, 2), stride=2, dilation=2, groups=2, bias=False)
+    assert grouped.weight.shape == (6, 2, 3, 2)
+    assert repr(grouped) == ("Conv2d(4, 6, kernel_size=(3, 2), stride=(2, 2), dilation=(2, 2), "
+                             "groups=2, bias=False)")
+    assert "padding=same" in repr(nn.Conv2d(1, 1, 3, padding="same"))
+
+
+@pytest.mark.parametrize("options", [dict(), dict(stride=2, padding=1),
+                                     dict(padding="same", dilation=2),
+                                     dict(padding="valid", groups=2, bias=False)])
+def test_conv2d_against_torch(options):
+    torch = pytest.importorskip("torch")
+    compare_with_torch(torch, nn.Conv2d(4, 6, 3, **options), torch.nn.Conv2d(4, 6, 3, **options),
+                       rand(2, 4, 7, 6).astype(np.float32), atol=1e-4)
+
+
+def test_conv2d_errors():
+    with pytest.raises(ValueError, match="divisible by groups"):
+        nn.Conv2d(3, 6, 3, groups=2)
+    with pytest.raises(ValueError, match="strided"):
+        nn.Conv2d(3, 6, 3, stride=2, padding="same")
+    with pytest.raises(ValueError, match="'same' or 'valid'"):
+        nn.Conv2d(3, 6, 3, padding="full")
+    with pytest.raises(NotImplementedError, match="padding_mode"):
+        nn.Conv2d(3, 6, 3, padding_mode="reflect")
+
+
+# ---------------------------------------------- pooling, flatten, activations
+def test_stateless_layers_against_torch():
+    torch = pytest.importorskip("torch")
+    x = rand(2, 3, 7, 6).astype(np.float32)
+    pairs = [
+        (nn.MaxPool2d(2), torch.nn.MaxPool2d(2)),
+        (nn.MaxPool2d(3, 2, 1, ceil_mode=True), torch.nn.MaxPool2d(3, 2, 1, ceil_mode=True)),
+        (nn.AvgPool2d(3, 2, 1, count_include_pad=False),
+         torch.nn.AvgPool2d(3, 2, 1, count_include_pad=False)),
+        (nn.AdaptiveAvgPool2d((3, None)), torch.nn.AdaptiveAvgPool2d((3, None))),
+        (nn.Flatten(), torch.nn.Flatten()),
+        (nn.Flatten(0, 2), torch.nn.Flatten(0, 2)),
+        (nn.Unflatten(1, (1, 3)), torch.nn.Unflatten(1, (1, 3))),
+        (nn.ReLU(), torch.nn.ReLU()),
+        (nn.LeakyReLU(0.2), torch.nn.LeakyReLU(0.2)),
+        (nn.Sigmoid(), torch.nn.Sigmoid()),
+        (nn.Tanh(), torch.nn.Tanh()),
+        (nn.GELU(), torch.nn.GELU()),
+        (nn.GELU("tanh"), torch.nn.GELU("tanh")),
+        (nn.SiLU(), torch.nn.SiLU()),
+        (nn.Softplus(2.0, 1.0), torch.nn.Softplus(2.0, 1.0)),
+        (nn.Softmax(dim=1), torch.nn.Softmax(dim=1)),
+        (nn.LogSoftmax(dim=-1), torch.nn.LogSoftmax(dim=-1)),
+    ]
+    for ours, theirs in pairs:
+        assert repr(ours) == repr(theirs)
+        compare_with_torch(torch, ours, theirs, x * 3)
+
+
+# --------------------------------------------------------------- BatchNorm
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_batch_norm_2d_running_stats_against_torch(momentum):
+    torch = pytest.importorskip("torch")
+    ours, theirs = nn.BatchNorm2d(3, momentum=momentum), torch.nn.BatchNorm2d(3, momentum=momentum)
+    with torch.no_grad():
+        theirs.weight.uniform_(0.5, 1.5)
+        theirs.bias.uniform_(-1, 1)
+    for step in range(4):
+        x = (rand(4, 3, 5, 5) * (step + 1) + step).astype(np.float32)
+        compare_with_torch(torch, ours, theirs, x) if step == 0 else None
+        if step:
+            with torch.no_grad():
+                expected = theirs(torch.tensor(x)).numpy()
+            np.testing.assert_allclose(ours(tfg.tensor(x)).detach().numpy(), expected, atol=1e-5)
+        for name in ("running_mean", "running_var"):
+            np.testing.assert_allclose(getattr(ours, name).numpy(),
+                                       getattr(theirs, name).numpy(), rtol=1e-5, atol=1e-6)
+        assert ours.num_batches_tracked.item() == theirs.num_batches_tracked.item() == step + 1
+    ours.eval()
+    theirs.eval()
+    x = rand(2, 3, 4, 4).astype(np.float32)
+    compare_with_torch(torch, ours, theirs, x)
+
+
+@pytest.mark.parametrize("shape", [(6, 4), (5, 4, 3)])
+def test_batch_norm_1d_against_torch(shape):
+    torch = pytest.importorskip("torch")
+    ours, theirs = nn.BatchNorm1d(4, eps=1e-3), torch.nn.BatchNorm1d(4, eps=1e-3)
+    compare_with_torch(torch, ours, theirs, rand(*shape).astype(np.float32))
+    np.testing.assert_allclose(ours.running_var.numpy(), theirs.running_var.numpy(), rtol=1e-5)
+    ours.eval()
+    theirs.eval()
+    compare_with_torch(torch, ours, theirs, rand(*shape).astype(np.float32))
+
+
+def test_batch_norm_options():
+    layer = nn.BatchNorm1d(3, affine=False, track_running_stats=False)
+    assert list(layer.parameters()) == [] and list(layer.buffers()) == []
+    assert layer.state_dict() == {}
+    x = rand(8, 3)
+    layer.eval()
+    expected = (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-5)
+    np.testing.assert_allclose(layer(tfg.tensor(x)).numpy(), expected, atol=1e-10)
+    tracked = nn.BatchNorm2d(2)
+    assert list(tracked.state_dict()) == ["weight", "bias", "running_mean", "running_var",
+                                          "num_batches_tracked"]
+    assert tracked.num_batches_tracked.dtype == tfg.int64
+    assert repr(tracked) == ("BatchNorm2d(2, eps=1e-05, momentum=0.1, affine=True, "
+                             "track_running_stats=True)")
+    with pytest.raises(ValueError, match="expected 4D input"):
+        tracked(tfg.zeros(2, 2, 3))
+    with pytest.raises(ValueError, match="expected 2D or 3D input"):
+        nn.BatchNorm1d(2)(tfg.zeros(2, 2, 3, 3))
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        nn.BatchNorm1d(2)(tfg.zeros(1, 2))
+
+
+# --------------------------------------------------------------- Embedding
+def test_embedding_module():
+    tfg.manual_seed(0)
+    emb = nn.Embedding(1000, 64, padding_idx=3)
+    w = emb.weight.detach().numpy()
+    assert (w[3] == 0).all()
+    assert abs(w.std() - 1) < 0.02 and abs(w.mean()) < 0.02
+    assert repr(emb) == "Embedding(1000, 64, padding_idx=3)"
+    idx = tfg.tensor([[3, 5], [5, 7]])
+    emb(idx).sum().backward()
+    grad = emb.weight.grad.numpy()
+    assert (grad[3] == 0).all() and (grad[5] == 2).all() and (grad[7] == 1).all()
+    assert grad.sum() == 3 * 64
+    assert nn.Embedding(5, 2, padding_idx=-1).padding_idx == 4
+    frozen = nn.Embedding.from_pretrained(tfg.tensor([[1.0, 2.0], [3.0, 4.0]]))
+    assert not frozen.weight.requires_grad
+    np.testing.assert_array_equal(frozen(tfg.tensor([1, 0])).numpy(), [[3, 4], [1, 2]])
+    assert nn.Embedding.from_pretrained(tfg.ones(2, 2), freeze=False).weight.requires_grad
+
+
+def test_embedding_against_torch():
+    torch = pytest.importorskip("torch")
+    ours, theirs = nn.Embedding(10, 4, padding_idx=0), torch.nn.Embedding(10, 4, padding_idx=0)
+    copy_params(ours, theirs)
+    idx = R.integers(0, 10, (3, 5))
+    idx[0, 0] = 0
+    y, ty = ours(tfg.tensor(idx)), theirs(torch.tensor(idx))
+    np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy())
+    g = R.standard_normal(ty.shape).astype(np.float32)
+    y.backward(tfg.from_numpy(g))
+    ty.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(ours.weight.grad.numpy(), theirs.weight.grad.numpy(), rtol=1e-6,
+                               atol=1e-6)
+
+
+# ------------------------------------------------------------------ losses
+def test_loss_modules_against_torch():
+    torch = pytest.importorskip("torch")
+    x = rand(6, 4) * 2
+    probs = 1 / (1 + np.exp(-x))
+    t = rand(6, 4, low=0, high=1)
+    labels = R.integers(0, 4, 6)
+    labels[2] = 1
+    w, pw = rand(4, low=0.5, high=2), rand(4, low=0.5, high=2)
+    logp = x - np.log(np.exp(x).sum(1, keepdims=True))
+    cases = [
+        (nn.MSELoss(), torch.nn.MSELoss(), x, t),
+        (nn.L1Loss(reduction="sum"), torch.nn.L1Loss(reduction="sum"), x, t),
+        (nn.BCELoss(weight=tfg.tensor(w)), torch.nn.BCELoss(weight=torch.tensor(w)), probs, t),
+        (nn.BCEWithLogitsLoss(pos_weight=tfg.tensor(pw), reduction="none"),
+         torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pw), reduction="none"), x, t),
+        (nn.CrossEntropyLoss(weight=tfg.tensor(w), ignore_index=1, label_smoothing=0.05),
+         torch.nn.CrossEntropyLoss(weight=torch.tensor(w), ignore_index=1, label_smoothing=0.05),
+         x, labels),
+        (nn.CrossEntropyLoss(), torch.nn.CrossEntropyLoss(), x, t / t.sum(1, keepdims=True)),
+        (nn.NLLLoss(weight=tfg.tensor(w), reduction="sum"),
+         torch.nn.NLLLoss(weight=torch.tensor(w), reduction="sum"), logp, labels),
+    ]
+    for ours, theirs, input, target in cases:
+        assert repr(ours) == repr(theirs)
+        xx, tx = tfg.tensor(input, requires_grad=True), torch.tensor(input, requires_grad=True)
+        y, ty = ours(xx, tfg.tensor(target)), theirs(tx, torch.tensor(target))
+        np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), rtol=1e-9, atol=1e-12)
+        y.sum().backward()
+        ty.sum().backward()
+        np.testing.assert_allclose(xx.grad.numpy(), tx.grad.numpy(), rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="reduction"):
+        nn.MSELoss(reduction="max")
+    assert "weight" in dict(nn.CrossEntropyLoss(weight=tfg.ones(3)).named_buffers())
+
+
+# ------------------------------------------------------ a small CNN end to end
+class SmallCNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                                      nn.MaxPool2d(2), nn.Conv2d(4, 8, 3, padding="same"),
+                                      nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.dropout = nn.Dropout(0.2)
+        self.norm = nn.LayerNorm(8)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.head(self.dropout(self.norm(self.features(x))))
+
+
+def test_small_cnn_state_dict_round_trip_and_training_step():
+    tfg.manual_seed(0)
+    model = SmallCNN()
+    x = tfg.tensor(rand(4, 1, 8, 8).astype(np.float32))
+    labels = tfg.tensor([0, 1, 2, 1])
+    loss = nn.CrossEntropyLoss()(model(x), labels)
+    loss.backward()
+    assert all(p.grad is not None and p.grad.shape == p.shape for p in model.parameters())
+    state = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+    assert state["features.1.num_batches_tracked"] == 1
+    tfg.manual_seed(1)
+    other = SmallCNN()
+    other.load_state_dict(state)
+    model.eval()
+    other.eval()
+    np.testing.assert_array_equal(other(x).detach().numpy(), model(x).detach().numpy())
+    for key, value in other.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), state[key])
+    with pytest.raises(RuntimeError, match="shape"):
+        nn.Linear(8, 4).load_state_dict(model.head.state_dict())
+
+
+def test_small_cnn_against_torch():
+    torch = pytest.importorskip("torch")
+    tn = torch.nn
+    theirs = tn.Sequential(tn.Conv2d(1, 4, 3, padding=1), tn.BatchNorm2d(4), tn.ReLU(),
+                           tn.MaxPool2d(2), tn.Conv2d(4, 8, 3, padding="same"), tn.ReLU(),
+                           tn.AdaptiveAvgPool2d(1), tn.Flatten(), tn.LayerNorm(8), tn.Linear(8, 3))
+    ours = nn.Sequential(*SmallCNN().features, nn.LayerNorm(8), nn.Linear(8, 3))
+    compare_with_torch(torch, ours, theirs, rand(4, 1, 8, 8).astype(np.float32), atol=1e-4)
