@@ -109,6 +109,8 @@ def test_layer_norm_errors():
         F.layer_norm(t64(rand(2, 3)), (2,))
     with pytest.raises(ValueError, match="weight must have shape"):
         F.layer_norm(t64(rand(2, 3)), 3, t64(rand(2)))
+    with pytest.raises(TypeError, match="'weight' has dtype float32"):
+        F.layer_norm(t64(rand(2, 3)), 3, tfg.ones(3))
 
 
 # -------------------------------------------------- kernels behind wrappers
@@ -437,6 +439,9 @@ def test_one_hot_normalize_pad():
     close(F.normalize(t64(x)), x / np.linalg.norm(x, axis=1, keepdims=True))
     close(F.normalize(t64(x), p=1, dim=0), x / np.abs(x).sum(axis=0, keepdims=True))
     check_gradients(lambda x: F.normalize(x, dim=-1), x)
+    zero = t64(np.zeros((1, 3)), requires_grad=True)
+    F.normalize(zero).sum().backward()
+    close(zero.grad, np.full((1, 3), 1e12))
     close(F.pad(t64(x), (1, 2)), np.pad(x, ((0, 0), (1, 2))))
     close(F.pad(t64(x), (0, 1, 2, 0), value=7.0), np.pad(x, ((2, 0), (0, 1)), constant_values=7.0))
     close(F.pad(t64(x), (-1, 1)), np.pad(x[:, 1:], ((0, 0), (0, 1))))

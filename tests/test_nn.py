@@ -122,7 +122,7 @@ def test_linear_against_torch():
 def test_layer_norm_module():
     layer = nn.LayerNorm((3, 4), dtype=tfg.float64)
     assert (layer.weight.detach().numpy() == 1).all() and (layer.bias.detach().numpy() == 0).all()
-    assert repr(layer) == "LayerNorm((3, 4), eps=1e-05, elementwise_affine=True)"
+    assert repr(layer) == "LayerNorm((3, 4), eps=1e-05, elementwise_affine=True, bias=True)"
     assert list(nn.LayerNorm(4, elementwise_affine=False).parameters()) == []
     assert nn.LayerNorm(4, bias=False).bias is None
     x = rand(2, 3, 4)
@@ -269,8 +269,10 @@ def test_batch_norm_options():
     assert list(tracked.state_dict()) == ["weight", "bias", "running_mean", "running_var",
                                           "num_batches_tracked"]
     assert tracked.num_batches_tracked.dtype == tfg.int64
-    assert repr(tracked) == ("BatchNorm2d(2, eps=1e-05, momentum=0.1, affine=True, "
+    assert repr(tracked) == ("BatchNorm2d(2, eps=1e-05, momentum=0.1, affine=True, bias=True, "
                              "track_running_stats=True)")
+    no_bias = nn.BatchNorm2d(2, bias=False)
+    assert no_bias.bias is None and [n for n, _ in no_bias.named_parameters()] == ["weight"]
     with pytest.raises(ValueError, match="expected 4D input"):
         tracked(tfg.zeros(2, 2, 3))
     with pytest.raises(ValueError, match="expected 2D or 3D input"):
@@ -395,3 +397,25 @@ def test_small_cnn_against_torch():
                            tn.AdaptiveAvgPool2d(1), tn.Flatten(), tn.LayerNorm(8), tn.Linear(8, 3))
     ours = nn.Sequential(*SmallCNN().features, nn.LayerNorm(8), nn.Linear(8, 3))
     compare_with_torch(torch, ours, theirs, rand(4, 1, 8, 8).astype(np.float32), atol=1e-4)
+
+
+def test_reprs_match_torch():
+    torch = pytest.importorskip("torch")
+    tn = torch.nn
+    pairs = [
+        (nn.Linear(3, 2, bias=False), tn.Linear(3, 2, bias=False)),
+        (nn.Conv2d(2, 4, 3, stride=2, padding=1, dilation=2, groups=2),
+         tn.Conv2d(2, 4, 3, stride=2, padding=1, dilation=2, groups=2)),
+        (nn.Conv2d(2, 4, (1, 3), padding="valid"), tn.Conv2d(2, 4, (1, 3), padding="valid")),
+        (nn.LayerNorm([2, 3], eps=1e-6, elementwise_affine=False),
+         tn.LayerNorm([2, 3], eps=1e-6, elementwise_affine=False)),
+        (nn.BatchNorm1d(5, momentum=None, affine=False), tn.BatchNorm1d(5, momentum=None, affine=False)),
+        (nn.BatchNorm2d(5, bias=False), tn.BatchNorm2d(5, bias=False)),
+        (nn.Dropout(0.1), tn.Dropout(0.1)),
+        (nn.Embedding(7, 3, padding_idx=2, max_norm=1.0), tn.Embedding(7, 3, padding_idx=2, max_norm=1.0)),
+        (nn.ReLU(inplace=True), tn.ReLU(inplace=True)),
+        (nn.Identity(), tn.Identity()),
+        (nn.Sequential(nn.Linear(2, 2), nn.Tanh()), tn.Sequential(tn.Linear(2, 2), tn.Tanh())),
+    ]
+    for ours, theirs in pairs:
+        assert repr(ours) == repr(theirs)

@@ -37,6 +37,13 @@ def _check_optional(x, name, what):
         _check_tensor(x, name, what)
 
 
+def _check_same_dtype(input, tensors, what):
+    for name, t in tensors:
+        if t is not None and t.dtype != input.dtype:
+            raise TypeError(f"{what}: '{name}' has dtype {t.dtype.name} but 'input' has dtype "
+                            f"{input.dtype.name}; both must be the same")
+
+
 def _check_reduction(reduction, what):
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{what}: {reduction!r} is not a valid value for reduction "
@@ -205,6 +212,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     for name, t in (("running_mean", running_mean), ("running_var", running_var),
                     ("weight", weight), ("bias", bias)):
         _check_optional(t, name, "batch_norm")
+    _check_same_dtype(input, (("weight", weight), ("bias", bias)), "batch_norm")
     if input.ndim < 2:
         raise ValueError(f"batch_norm: expected an input with at least 2 dims (N, C, ...), got "
                          f"shape {list(input.shape)}")
@@ -235,6 +243,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     _check_float(input, "input", "layer_norm")
     _check_optional(weight, "weight", "layer_norm")
     _check_optional(bias, "bias", "layer_norm")
+    _check_same_dtype(input, (("weight", weight), ("bias", bias)), "layer_norm")
     shape = _normalized_tuple(normalized_shape)
     if not shape or input.shape[input.ndim - len(shape):] != shape or len(shape) > input.ndim:
         raise ValueError(f"layer_norm: normalized_shape {list(shape)} does not match the trailing "
@@ -491,8 +500,9 @@ def one_hot(tensor, num_classes=-1):
 def normalize(input, p=2.0, dim=1, eps=1e-12):
     """input / max(||input||_p along dim, eps)."""
     _check_float(input, "input", "normalize")
-    norm = (input.abs() ** p).sum(dim, keepdim=True) ** (1.0 / p)
-    return input / D.clamp(norm, min=eps)
+    # max(norm, eps) taken on norm^p, so a zero vector gets the finite gradient 1 / eps
+    powered = D.clamp((input.abs() ** p).sum(dim, keepdim=True), min=eps ** p)
+    return input / powered ** (1.0 / p)
 
 
 def pad(input, pad, mode="constant", value=0.0):
