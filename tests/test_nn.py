@@ -94,6 +94,8 @@ def test_init_errors():
         init.kaiming_uniform_(tfg.empty(3, 4), mode="fan_avg")
     with pytest.raises(TypeError, match="floating-point"):
         init.normal_(tfg.zeros(3, dtype=tfg.int64))
+    with pytest.warns(UserWarning, match="zero-element"):
+        assert nn.Linear(0, 3).weight.shape == (3, 0)
 
 
 # ------------------------------------------------------------------ Linear

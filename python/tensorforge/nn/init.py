@@ -3,6 +3,7 @@ and gains. Each fills its tensor in place without recording a graph, drawing
 from ``generator`` or else the default generator (``tfg.manual_seed``)."""
 import math
 import numbers
+import warnings
 
 from ..autograd import no_grad
 from ..tensor import Tensor
@@ -106,17 +107,24 @@ def xavier_normal_(tensor, gain=1.0, generator=None):
     return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
 
 
+def _empty(tensor):
+    """True (with PyTorch's warning) for a zero-element tensor, which initialisers leave alone."""
+    if tensor.numel() == 0:
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=3)
+        return True
+    return False
+
+
 def _kaiming_std(tensor, a, mode, nonlinearity):
-    fan = _fan(tensor, mode)
-    if fan == 0:
-        raise ValueError(f"cannot initialise a tensor of shape {list(tensor.shape)}: its fan is 0")
-    return calculate_gain(nonlinearity, a) / math.sqrt(fan)
+    return calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
 
 
 def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
     """He uniform: U(-b, b) with b = gain * sqrt(3 / fan); ``a`` is leaky_relu's slope and
     ``mode`` picks fan_in (keeps forward variance) or fan_out (backward)."""
     _check_tensor(tensor, "kaiming_uniform_")
+    if _empty(tensor):
+        return tensor
     bound = math.sqrt(3.0) * _kaiming_std(tensor, a, mode, nonlinearity)
     return uniform_(tensor, -bound, bound, generator)
 
@@ -124,6 +132,8 @@ def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", gene
 def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
     """He normal: N(0, std^2) with std = gain / sqrt(fan)."""
     _check_tensor(tensor, "kaiming_normal_")
+    if _empty(tensor):
+        return tensor
     return normal_(tensor, 0.0, _kaiming_std(tensor, a, mode, nonlinearity), generator)
 
 
