@@ -154,7 +154,8 @@ def test_activations_forward():
     erf = np.vectorize(math.erf)
     close(F.gelu(t64(x)), 0.5 * x * (1 + erf(x / math.sqrt(2))))
     close(F.silu(t64(x)), x / (1 + np.exp(-x)))
-    close(F.softplus(t64(x), beta=2, threshold=3), np.where(2 * x > 3, x, np.log1p(np.exp(2 * x)) / 2))
+    close(F.softplus(t64(x), beta=2, threshold=3),
+          np.where(2 * x > 3, x, np.log1p(np.exp(2 * x)) / 2))
     e = np.exp(x - x.max(axis=1, keepdims=True))
     close(F.softmax(t64(x), dim=1), e / e.sum(axis=1, keepdims=True))
     close(F.log_softmax(t64(x), -1), np.log(e / e.sum(axis=1, keepdims=True)))
@@ -406,7 +407,8 @@ def test_losses_against_torch():
         t_kwargs = {k: torch.tensor(v) if isinstance(v, np.ndarray) else v
                     for k, v in kwargs.items()}
         f_kwargs = {k: t64(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
-        ours, theirs = getattr(F, name)(*tf_args, **f_kwargs), getattr(tF, name)(*th_args, **t_kwargs)
+        ours = getattr(F, name)(*tf_args, **f_kwargs)
+        theirs = getattr(tF, name)(*th_args, **t_kwargs)
         close(ours, theirs.detach().numpy(), atol=1e-9, rtol=1e-8)
         g = R.standard_normal(theirs.shape)
         ours.backward(tfg.tensor(g))

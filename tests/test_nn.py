@@ -117,7 +117,8 @@ def test_linear_default_init_and_forward():
 
 def test_linear_against_torch():
     torch = pytest.importorskip("torch")
-    compare_with_torch(torch, nn.Linear(4, 3), torch.nn.Linear(4, 3), rand(2, 5, 4).astype(np.float32))
+    compare_with_torch(torch, nn.Linear(4, 3), torch.nn.Linear(4, 3),
+                       rand(2, 5, 4).astype(np.float32))
 
 
 # --------------------------------------------------------------- LayerNorm
@@ -411,10 +412,12 @@ def test_reprs_match_torch():
         (nn.Conv2d(2, 4, (1, 3), padding="valid"), tn.Conv2d(2, 4, (1, 3), padding="valid")),
         (nn.LayerNorm([2, 3], eps=1e-6, elementwise_affine=False),
          tn.LayerNorm([2, 3], eps=1e-6, elementwise_affine=False)),
-        (nn.BatchNorm1d(5, momentum=None, affine=False), tn.BatchNorm1d(5, momentum=None, affine=False)),
+        (nn.BatchNorm1d(5, momentum=None, affine=False),
+         tn.BatchNorm1d(5, momentum=None, affine=False)),
         (nn.BatchNorm2d(5, bias=False), tn.BatchNorm2d(5, bias=False)),
         (nn.Dropout(0.1), tn.Dropout(0.1)),
-        (nn.Embedding(7, 3, padding_idx=2, max_norm=1.0), tn.Embedding(7, 3, padding_idx=2, max_norm=1.0)),
+        (nn.Embedding(7, 3, padding_idx=2, max_norm=1.0),
+         tn.Embedding(7, 3, padding_idx=2, max_norm=1.0)),
         (nn.ReLU(inplace=True), tn.ReLU(inplace=True)),
         (nn.Identity(), tn.Identity()),
         (nn.Sequential(nn.Linear(2, 2), nn.Tanh()), tn.Sequential(tn.Linear(2, 2), tn.Tanh())),

@@ -415,7 +415,8 @@ def _check_class_target(input, target, what):
         raise TypeError(f"{what}: class-index target must be an integer tensor (int64), got "
                         f"{target.dtype}")
     if input.ndim == 0:
-        raise ValueError(f"{what}: input must have at least 1 dim (C,) or (N, C, ...), got a scalar")
+        raise ValueError(f"{what}: input must have at least 1 dim, (C,) or (N, C, ...), got "
+                         "a scalar")
     expected = () if input.ndim == 1 else (input.shape[0],) + input.shape[2:]
     if target.shape != expected:
         raise ValueError(f"{what}: target of shape {list(target.shape)} does not match input of "
