@@ -12,15 +12,11 @@ import math
 import numpy as np
 
 from .. import differentiable as D
-from ..autograd import no_grad
 from ..tensor import Tensor, empty
+from . import functional as F
+from . import init
+from .linear import Linear
 from .module import Module, Parameter
-
-
-def _xavier_uniform(param, fan_in, fan_out):
-    bound = math.sqrt(6.0 / (fan_in + fan_out))
-    with no_grad():
-        param.uniform_(-bound, bound)
 
 
 def _additive_mask(mask, what, dtype):
@@ -65,7 +61,6 @@ class MultiheadAttention(Module):
         if add_bias_kv or add_zero_attn:
             raise NotImplementedError("MultiheadAttention: add_bias_kv and add_zero_attn are "
                                       "not supported")
-        from .linear import Linear
         self.embed_dim = embed_dim
         self.kdim = embed_dim if kdim is None else kdim
         self.vdim = embed_dim if vdim is None else vdim
@@ -98,16 +93,14 @@ class MultiheadAttention(Module):
 
     def _reset_parameters(self):
         if self._qkv_same_embed_dim:
-            _xavier_uniform(self.in_proj_weight, self.embed_dim, 3 * self.embed_dim)
+            init.xavier_uniform_(self.in_proj_weight)
         else:
-            _xavier_uniform(self.q_proj_weight, self.embed_dim, self.embed_dim)
-            _xavier_uniform(self.k_proj_weight, self.kdim, self.embed_dim)
-            _xavier_uniform(self.v_proj_weight, self.vdim, self.embed_dim)
-        with no_grad():
-            if self.in_proj_bias is not None:
-                self.in_proj_bias.zero_()
-            if self.out_proj.bias is not None:
-                self.out_proj.bias.zero_()
+            for weight in (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight):
+                init.xavier_uniform_(weight)
+        if self.in_proj_bias is not None:
+            init.zeros_(self.in_proj_bias)
+        if self.out_proj.bias is not None:
+            init.zeros_(self.out_proj.bias)
 
     def extra_repr(self):
         return (f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, "
@@ -205,7 +198,6 @@ class MultiheadAttention(Module):
                 scores = D.add(scores, mask)
             weights = D.softmax(scores, -1)
             if dropout > 0:
-                from . import functional as F
                 weights = F.dropout(weights, dropout, True)
             out = D.matmul(weights, v)
         else:

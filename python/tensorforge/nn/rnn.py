@@ -13,14 +13,10 @@ import math
 from .. import differentiable as D
 from ..autograd import no_grad
 from ..tensor import Tensor, empty, zeros
+from . import functional as F
 from .module import Module, Parameter
 
 _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
-
-
-def _dropout(x, p, training):
-    from . import functional as F
-    return F.dropout(x, p, training)
 
 
 def _uniform_init(module, hidden_size):
@@ -157,7 +153,7 @@ class RNNBase(Module):
                     final.append(end)
             layer_input = outputs[0] if len(outputs) == 1 else D.cat(outputs, 2)
             if self.dropout and self.training and layer < self.num_layers - 1:
-                layer_input = _dropout(layer_input, self.dropout, True)
+                layer_input = F.dropout(layer_input, self.dropout, True)
         return layer_input, [D.stack(final, 0) for final in finals]
 
     def _forward_sequence(self, input, hx_parts):
