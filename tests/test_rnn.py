@@ -165,6 +165,10 @@ def test_bad_input_is_a_clear_error():
         nn.RNN(3, 4, nonlinearity="sigmoid")
     with pytest.raises(ValueError, match="hidden_size"):
         nn.GRU(3, 0)
+    with pytest.raises(TypeError, match="dtype"):
+        lstm(tfg.randn(5, 2, 3, dtype=tfg.float64))
+    with pytest.raises(TypeError, match="dtype"):
+        nn.LSTMCell(3, 4)(tfg.randn(2, 3, dtype=tfg.float64))
     with pytest.raises(ValueError, match="hx"):
         nn.GRUCell(3, 4)(tfg.randn(2, 3), tfg.zeros(3, 4))
 

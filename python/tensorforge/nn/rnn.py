@@ -47,6 +47,12 @@ def _check_input(name, input, input_size, batched_ndim):
                          f"got shape {list(input.shape)}")
 
 
+def _check_dtype(name, input, weight):
+    if input.dtype != weight.dtype:
+        raise TypeError(f"{name}: input dtype {input.dtype} does not match the parameters' "
+                        f"dtype {weight.dtype} (convert one with .to() or module.double())")
+
+
 def _check_state(name, what, state, expected):
     if not isinstance(state, Tensor):
         raise TypeError(f"{name}: {what} must be a Tensor, got {type(state).__name__}")
@@ -103,6 +109,14 @@ class RNNBase(Module):
     @property
     def _directions(self):
         return 2 if self.bidirectional else 1
+
+    def flatten_parameters(self):
+        """Kept for PyTorch compatibility: the weights are always used as they are."""
+
+    @property
+    def all_weights(self):
+        """The parameters grouped per layer and direction, as PyTorch's ``all_weights``."""
+        return [[getattr(self, n) for n in names] for names in self._weight_names]
 
     def _layer_weights(self, index):
         """(w_ih, w_hh, b_ih, b_hh) of layer-direction ``index`` (biases None without bias)."""
@@ -161,6 +175,7 @@ class RNNBase(Module):
         list of given states (each None or a tensor)."""
         name = type(self).__name__
         _check_input(name, input, self.input_size, 3)
+        _check_dtype(name, input, self.weight_ih_l0)
         batched = input.ndim == 3
         if not batched:
             input = input.unsqueeze(1)
@@ -336,6 +351,7 @@ class LSTMCell(RNNCellBase):
 
     def forward(self, input, hx=None):
         _check_input("LSTMCell", input, self.input_size, 2)
+        _check_dtype("LSTMCell", input, self.weight_ih)
         if hx is None:
             hx = (None, None)
         elif not (isinstance(hx, (tuple, list)) and len(hx) == 2):
@@ -354,6 +370,7 @@ class GRUCell(RNNCellBase):
 
     def forward(self, input, hx=None):
         _check_input("GRUCell", input, self.input_size, 2)
+        _check_dtype("GRUCell", input, self.weight_ih)
         h = self._state(hx, input, "hx")
         return _gru_step(D.linear(input, self.weight_ih, self.bias_ih), h, self.weight_hh,
                          self.bias_hh)
@@ -372,6 +389,7 @@ class RNNCell(RNNCellBase):
 
     def forward(self, input, hx=None):
         _check_input("RNNCell", input, self.input_size, 2)
+        _check_dtype("RNNCell", input, self.weight_ih)
         h = self._state(hx, input, "hx")
         activation = D.tanh if self.nonlinearity == "tanh" else D.relu
         return activation(D.add(D.linear(input, self.weight_ih, self.bias_ih),

@@ -1,6 +1,7 @@
 """Transformer blocks with PyTorch's names, parameters and semantics:
-``TransformerEncoderLayer``, ``TransformerDecoderLayer`` and the stacks
-``TransformerEncoder``, ``TransformerDecoder``.
+``TransformerEncoderLayer``, ``TransformerDecoderLayer``, the stacks
+``TransformerEncoder``, ``TransformerDecoder`` and the whole encoder-decoder
+``Transformer``.
 
 A layer is self-attention (masked with ``*_mask`` / ``*_is_causal``), for the
 decoder cross-attention over ``memory``, and a two-layer feed-forward block,
@@ -14,6 +15,7 @@ import numpy as np
 from ..dtypes import as_dtype, float32
 from ..tensor import tensor
 from . import functional as F
+from . import init
 from .attention import MultiheadAttention
 from .container import ModuleList
 from .dropout import Dropout
@@ -184,5 +186,59 @@ class TransformerDecoder(Module):
         return x if self.norm is None else self.norm(x)
 
 
+class Transformer(Module):
+    """``torch.nn.Transformer``: an encoder stack and a decoder stack, each ending in
+    LayerNorm; ``forward(src, tgt, ...)`` returns the decoder output. Weight matrices
+    are re-initialised Xavier-uniform, as PyTorch does."""
+
+    def __init__(self, d_model=512, nhead=8, num_encoder_layers=6, num_decoder_layers=6,
+                 dim_feedforward=2048, dropout=0.1, activation="relu", custom_encoder=None,
+                 custom_decoder=None, layer_norm_eps=1e-5, batch_first=False, norm_first=False,
+                 bias=True, device=None, dtype=None):
+        super().__init__()
+        factory = {"device": device, "dtype": dtype}
+        options = dict(dim_feedforward=dim_feedforward, dropout=dropout, activation=activation,
+                       layer_norm_eps=layer_norm_eps, batch_first=batch_first,
+                       norm_first=norm_first, bias=bias, **factory)
+        if custom_encoder is not None:
+            self.encoder = custom_encoder
+        else:
+            self.encoder = TransformerEncoder(
+                TransformerEncoderLayer(d_model, nhead, **options), num_encoder_layers,
+                LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **factory))
+        if custom_decoder is not None:
+            self.decoder = custom_decoder
+        else:
+            self.decoder = TransformerDecoder(
+                TransformerDecoderLayer(d_model, nhead, **options), num_decoder_layers,
+                LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **factory))
+        self.d_model = d_model
+        self.nhead = nhead
+        self.batch_first = bool(batch_first)
+        for param in self.parameters():
+            if param.ndim > 1:
+                init.xavier_uniform_(param)
+
+    generate_square_subsequent_mask = staticmethod(generate_square_subsequent_mask)
+
+    def forward(self, src, tgt, src_mask=None, tgt_mask=None, memory_mask=None,
+                src_key_padding_mask=None, tgt_key_padding_mask=None,
+                memory_key_padding_mask=None, src_is_causal=None, tgt_is_causal=None,
+                memory_is_causal=False):
+        batch_dim = 0 if self.batch_first else 1
+        if src.ndim == 3 and tgt.ndim == 3 and src.shape[batch_dim] != tgt.shape[batch_dim]:
+            raise ValueError(f"Transformer: src and tgt batch sizes differ: shapes "
+                             f"{list(src.shape)} and {list(tgt.shape)}")
+        if src.shape[-1] != self.d_model or tgt.shape[-1] != self.d_model:
+            raise ValueError(f"Transformer: src and tgt must have d_model={self.d_model} "
+                             f"features, got shapes {list(src.shape)} and {list(tgt.shape)}")
+        memory = self.encoder(src, mask=src_mask, src_key_padding_mask=src_key_padding_mask,
+                              is_causal=src_is_causal)
+        return self.decoder(tgt, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
+                            tgt_key_padding_mask=tgt_key_padding_mask,
+                            memory_key_padding_mask=memory_key_padding_mask,
+                            tgt_is_causal=tgt_is_causal, memory_is_causal=memory_is_causal)
+
+
 __all__ = ["TransformerEncoderLayer", "TransformerDecoderLayer", "TransformerEncoder",
-           "TransformerDecoder", "generate_square_subsequent_mask"]
+           "TransformerDecoder", "Transformer", "generate_square_subsequent_mask"]
