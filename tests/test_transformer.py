@@ -386,6 +386,6 @@ def test_transformer_matches_pytorch():
     assert np.abs(_numpy(ours.encoder.layers[0].linear1.weight)).max() <= np.sqrt(6 / 24)
     causal = nn.Transformer.generate_square_subsequent_mask(4, dtype=tfg.float64)
     rng = np.random.default_rng(14)
-    _run_pair(ours, theirs, torch, [rng.standard_normal((5, 2, 8)), rng.standard_normal((4, 2, 8))],
+    _run_pair(ours, theirs, torch, [rng.standard_normal((2, 5, 8)), rng.standard_normal((2, 4, 8))],
               lambda m, s, t: m(s, t, tgt_mask=causal),
               lambda m, s, t: m(s, t, tgt_mask=torch.tensor(_numpy(causal))))

@@ -9,10 +9,8 @@ and applied to v.
 """
 import math
 
-import numpy as np
-
 from .. import differentiable as D
-from ..tensor import Tensor, empty
+from ..tensor import Tensor, arange, empty, zeros
 from . import functional as F
 from . import init
 from .linear import Linear
@@ -26,8 +24,7 @@ def _additive_mask(mask, what, dtype):
         raise TypeError(f"MultiheadAttention: {what} must be a Tensor, got "
                         f"{type(mask).__name__}")
     if mask.dtype.name == "bool":
-        data = np.where(mask._data, -np.inf, 0.0).astype(dtype.numpy)
-        return Tensor._wrap(data, mask.device)
+        return zeros(*mask.shape, dtype=dtype, device=mask.device).masked_fill(mask, -math.inf)
     if not mask.dtype.is_floating_point:
         raise TypeError(f"MultiheadAttention: {what} must be bool or floating point, got "
                         f"{mask.dtype}")
@@ -141,8 +138,8 @@ class MultiheadAttention(Module):
         broadcastable to (N, heads, L, S), or None."""
         heads = self.num_heads
         if attn_mask is None and is_causal:
-            attn_mask = Tensor._wrap(np.triu(np.ones((target, source), bool), 1),
-                                     self.out_proj.weight.device)
+            device = self.out_proj.weight.device
+            attn_mask = arange(source, device=device) > arange(target, device=device).unsqueeze(1)
         mask = None
         if attn_mask is not None:
             mask = _additive_mask(attn_mask, "attn_mask", dtype)
