@@ -173,6 +173,11 @@ def test_bad_input_is_a_clear_error():
         nn.GRUCell(3, 4)(tfg.randn(2, 3), tfg.zeros(3, 4))
 
 
+def test_dropout_with_one_layer_warns():
+    with pytest.warns(UserWarning, match="num_layers=1"):
+        nn.LSTM(3, 4, dropout=0.2)
+
+
 def test_dropout_between_layers_only_in_training():
     tfg.manual_seed(0)
     gru = nn.GRU(3, 4, num_layers=2, dropout=0.5)
@@ -286,6 +291,9 @@ def test_unbatched_matches_pytorch(kind):
     theirs = getattr(torch.nn, kind)(3, 4, num_layers=2, bidirectional=True).double()
     _to_torch(ours, theirs, torch)
     x = np.random.default_rng(7).standard_normal((5, 3))
+    tfg.manual_seed(1)
+    ours = getattr(nn, kind)(3, 4, num_layers=2, bidirectional=True, dtype=tfg.float64)
+    ours.load_state_dict(theirs.state_dict())
     out, final = ours(tfg.tensor(x))
     ref, ref_final = theirs(torch.tensor(x))
     np.testing.assert_allclose(_numpy(out), ref.detach().numpy(), rtol=1e-10, atol=1e-12)

@@ -9,6 +9,7 @@ GRU have no fused kernel and are composed per time step from differentiable
 operations after one input projection over all time steps.
 """
 import math
+import warnings
 
 from .. import differentiable as D
 from ..autograd import no_grad
@@ -73,6 +74,9 @@ class RNNBase(Module):
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
                 or not 0 <= dropout <= 1:
             raise ValueError(f"{name}: dropout must be a number in [0, 1], got {dropout!r}")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(f"{name}: dropout={dropout} has no effect with num_layers=1 (it is "
+                          "applied between stacked layers only)", stacklevel=3)
         if proj_size != 0:
             raise NotImplementedError(f"{name}: proj_size is not supported (got {proj_size})")
         self.mode = mode
