@@ -12,17 +12,21 @@ python=${PYTHON:-python3}
 cxx=${CXX:-c++}
 libasan=$("$cxx" -print-file-name=libasan.so)
 [ -f "$libasan" ] || { echo "asan_emulation.sh: no libasan.so for $cxx" >&2; exit 2; }
+# libstdc++ preloaded too: ASan's __cxa_throw interceptor must find the real
+# one at startup, before Python loads the module (else a CHECK fails at the
+# first C++ exception).
+preload="$libasan $("$cxx" -print-file-name=libstdc++.so)"
 
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=0:detect_stack_use_after_return=0
 flags="-fsanitize=address -fno-omit-frame-pointer"
-TFG_PYTHON_PREFIX="env LD_PRELOAD=$libasan" tools/test_emulated.sh "$build" \
+TFG_TEST_PRELOAD="$preload" tools/test_emulated.sh "$build" \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INTERPROCEDURAL_OPTIMIZATION=OFF \
   "-DCMAKE_CXX_FLAGS=$flags" "-DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=address" \
   "-DCMAKE_MODULE_LINKER_FLAGS=-fsanitize=address"
 
 echo "--- planted overrun: AddressSanitizer must report it"
 log=$(mktemp)
-if PYTHONPATH="$build/pkg" LD_PRELOAD="$libasan" "$python" -c \
+if PYTHONPATH="$build/pkg" LD_PRELOAD="$preload" "$python" -c \
     "from tensorforge import _C; _C._simt_selftest('planted_overrun', [1.0] * 64, 2, 32)" 2>"$log"; then
   echo "FAIL: the overrun ran without a report"; exit 1
 fi

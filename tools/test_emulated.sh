@@ -9,7 +9,8 @@
 #
 # BUILD_DIR defaults to build/emulated; CMAKE_ARGS are passed to the
 # configure step (tools/asan_emulation.sh adds sanitizer flags there).
-# PYTEST_ARGS (environment) replaces the default pytest arguments (-q).
+# PYTEST_ARGS (environment) replaces the default pytest arguments (-q);
+# TFG_TEST_PRELOAD, when set, is the LD_PRELOAD of the test run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build/emulated}
@@ -35,5 +36,7 @@ rm -rf "$pkg"/tensorforge/_C*.so "$pkg"/tensorforge/__pycache__ "$pkg"/tensorfor
 cp "$build"/_C*.so "$pkg/tensorforge/"
 
 read -r -a pytest_args <<<"${PYTEST_ARGS:--q}"
-PYTHONPATH="$pkg" ${TFG_PYTHON_PREFIX:-} "$python" -m pytest -p no:cacheprovider tests/test_cuda_emulation.py \
+run=()
+if [ -n "${TFG_TEST_PRELOAD:-}" ]; then run=(env "LD_PRELOAD=$TFG_TEST_PRELOAD"); fi
+PYTHONPATH="$pkg" ${run[@]+"${run[@]}"} "$python" -m pytest -p no:cacheprovider tests/test_cuda_emulation.py \
   "${pytest_args[@]}"

@@ -313,6 +313,7 @@ int block_barrier(BarrierOp op, int pred, const Site& site) {
   f.site = site;
   f.op = static_cast<int>(op);
   f.pred = pred;
+  f.mask = 0;
   f.state = State::Waiting;
   if (++b.arrived == b.n) {
     // Note [divergent barriers]: every thread must reach the same barrier;
