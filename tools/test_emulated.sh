@@ -35,8 +35,12 @@ cp -R python/tensorforge "$pkg/"
 rm -rf "$pkg"/tensorforge/_C*.so "$pkg"/tensorforge/__pycache__ "$pkg"/tensorforge/*/__pycache__
 cp "$build"/_C*.so "$pkg/tensorforge/"
 
-read -r -a pytest_args <<<"${PYTEST_ARGS:--q}"
 run=()
 if [ -n "${TFG_TEST_PRELOAD:-}" ]; then run=(env "LD_PRELOAD=$TFG_TEST_PRELOAD"); fi
+# The tests skip themselves without the emulated module: make sure it is the one imported.
+PYTHONPATH="$pkg" ${run[@]+"${run[@]}"} "$python" -c "import sys, tensorforge as t
+sys.exit(0 if t.cuda.is_emulated() else 'not the emulated tensorforge: ' + t.__file__)"
+
+read -r -a pytest_args <<<"${PYTEST_ARGS:--q}"
 PYTHONPATH="$pkg" ${run[@]+"${run[@]}"} "$python" -m pytest -p no:cacheprovider tests/test_cuda_emulation.py \
   "${pytest_args[@]}"

@@ -65,6 +65,9 @@ struct GridDim {
   GridDim(unsigned int x, const char* file = __builtin_FILE(), int line = __builtin_LINE(),
           const char* func = __builtin_FUNCTION())
       : dim(x), site{file, line, func} {}
+  GridDim(unsigned int x, unsigned int y, unsigned int z = 1, const char* file = __builtin_FILE(),
+          int line = __builtin_LINE(), const char* func = __builtin_FUNCTION())
+      : dim(x, y, z), site{file, line, func} {}
 };
 
 // Per CUDA thread: what threadIdx, blockIdx, blockDim and gridDim read.
