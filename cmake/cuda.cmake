@@ -11,11 +11,19 @@
 # (and reports "not available" with the runtime's reason) on machines without
 # a driver, a GPU or a toolkit.
 #
+# TENSORFORGE_CUDA_EMULATION=ON is the test build of design.md section 4: the
+# same csrc/ops/*/cuda/*.cu files are compiled by the host C++ compiler against
+# the SIMT emulation (csrc/cuda/emulation/README.md) and run on the CPU, with
+# cuda_status() reporting one emulated device. It replaces nvcc (so it cannot
+# be combined with TENSORFORGE_CUDA=ON), needs x86-64, and is never for wheels.
+#
 # This file is include()d at the top level after the _C target exists:
 # compiler detection and enable_language(CUDA) run here, at file scope (as
 # enable_language requires); tfg_add_cuda(target) then adds the sources.
 
 option(TENSORFORGE_CUDA_WERROR "Make ptxas warnings (spills, local memory) errors" OFF)
+option(TENSORFORGE_CUDA_EMULATION
+  "Test build: compile the CUDA kernels with the host compiler and run them on the CPU (never for wheels)" OFF)
 
 string(TOUPPER "${TENSORFORGE_CUDA}" _tfg_cuda_mode)
 if(NOT _tfg_cuda_mode MATCHES "^(AUTO|ON|OFF)$")
@@ -26,6 +34,24 @@ if(NOT _tfg_cuda_mode MATCHES "^(AUTO|ON|OFF)$")
     "  OFF   build without CUDA\n"
     "Set it with -DTENSORFORGE_CUDA=... (pip: the TENSORFORGE_CUDA environment "
     "variable or -C cmake.define.TENSORFORGE_CUDA=...).")
+endif()
+
+if(TENSORFORGE_CUDA_EMULATION)
+  if(_tfg_cuda_mode STREQUAL "ON")
+    message(FATAL_ERROR
+      "TENSORFORGE_CUDA_EMULATION=ON compiles the CUDA kernels with the host compiler instead of "
+      "nvcc, so it cannot be combined with TENSORFORGE_CUDA=ON; set TENSORFORGE_CUDA=OFF or AUTO.")
+  endif()
+  if(DEFINED SKBUILD)
+    message(FATAL_ERROR
+      "TENSORFORGE_CUDA_EMULATION=ON is a test build (csrc/cuda/emulation/README.md), not for wheels; "
+      "configure it with cmake directly.")
+  endif()
+  if(NOT CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
+    message(FATAL_ERROR "TENSORFORGE_CUDA_EMULATION=ON needs x86-64 (its fiber context switch is "
+                        "x86-64 assembly); this is ${CMAKE_SYSTEM_PROCESSOR}.")
+  endif()
+  set(_tfg_cuda_mode OFF)
 endif()
 
 set(TFG_CUDA_ENABLED OFF)
@@ -99,13 +125,51 @@ if(TFG_CUDA_ENABLED)
   endif()
   message(STATUS "tensorforge: CUDA ${CUDAToolkit_VERSION} (${CMAKE_CUDA_COMPILER}), "
                  "architectures ${CMAKE_CUDA_ARCHITECTURES}, static CUDA runtime")
+elseif(TENSORFORGE_CUDA_EMULATION)
+  message(STATUS "tensorforge: CUDA emulation (test build): the CUDA kernels are compiled by "
+                 "${CMAKE_CXX_COMPILER_ID} ${CMAKE_CXX_COMPILER_VERSION} and run on the CPU")
 elseif(_tfg_cuda_mode STREQUAL "OFF")
   message(STATUS "tensorforge: building without CUDA (TENSORFORGE_CUDA=OFF)")
 endif()
 
-# tfg_add_cuda(target): the CUDA kernels, the runtime status query and the
-# static CUDA runtime, or without CUDA the stub that reports "not built".
+# The emulated build: kernels (and the emulation's own test kernels) compiled
+# as C++ with the shim folder first on the include path, so that
+# <cuda_runtime.h> and <cuda_runtime_api.h> are the emulation's; the shim
+# cuda_runtime.h is also force-included into every .cu file, as nvcc does.
+function(_tfg_add_cuda_emulation target)
+  set(_emu ${PROJECT_SOURCE_DIR}/csrc/cuda/emulation)
+  file(GLOB _tfg_cuda_kernels CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/csrc/ops/*/cuda/*.cu)
+  file(GLOB _tfg_cuda_bindings CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/csrc/bindings/bind_cuda_*.cpp)
+  set(_cu ${_tfg_cuda_kernels} ${_emu}/selftest.cu)
+  # LANGUAGE CXX compiles them as C++ (-x c++, policy CMP0119).
+  set_source_files_properties(${_cu} PROPERTIES
+    LANGUAGE CXX
+    COMPILE_OPTIONS "-include;${_emu}/include/cuda_runtime.h;-Wno-unknown-pragmas")
+  add_library(tfg_cuda_emulated OBJECT ${_cu} ${_emu}/simt.cpp ${_emu}/runtime.cpp)
+  target_include_directories(tfg_cuda_emulated BEFORE PRIVATE ${_emu}/include ${PROJECT_SOURCE_DIR}/csrc)
+  target_compile_definitions(tfg_cuda_emulated PRIVATE TFG_WITH_CUDA=1 TFG_CUDA_EMULATION=1)
+  target_compile_options(tfg_cuda_emulated PRIVATE -O2)
+  set_target_properties(tfg_cuda_emulated PROPERTIES CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON)
+  if(TARGET OpenMP::OpenMP_CXX)
+    target_link_libraries(tfg_cuda_emulated PRIVATE OpenMP::OpenMP_CXX)
+  endif()
+  target_sources(${target} PRIVATE
+    $<TARGET_OBJECTS:tfg_cuda_emulated>
+    ${PROJECT_SOURCE_DIR}/csrc/cuda/cuda_status.cpp
+    ${_tfg_cuda_bindings}
+    ${_emu}/bind_simt_selftest.cpp)
+  target_include_directories(${target} BEFORE PRIVATE ${_emu}/include)
+  target_compile_definitions(${target} PRIVATE TFG_WITH_CUDA=1 TFG_CUDA_EMULATION=1)
+endfunction()
+
+# tfg_add_cuda(target): the CUDA kernels, their bindings, the runtime status
+# query and the static CUDA runtime; under TENSORFORGE_CUDA_EMULATION the same
+# on the emulation; without CUDA the stub that reports "not built".
 function(tfg_add_cuda target)
+  if(TENSORFORGE_CUDA_EMULATION)
+    _tfg_add_cuda_emulation(${target})
+    return()
+  endif()
   if(NOT TFG_CUDA_ENABLED)
     target_sources(${target} PRIVATE ${PROJECT_SOURCE_DIR}/csrc/cuda/cuda_stub.cpp)
     return()
@@ -134,9 +198,11 @@ function(tfg_add_cuda target)
   endif()
   target_link_libraries(tfg_cuda_kernels PRIVATE CUDA::cudart_static)  # headers only
 
+  file(GLOB _tfg_cuda_bindings CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/csrc/bindings/bind_cuda_*.cpp)
   target_sources(${target} PRIVATE
     $<TARGET_OBJECTS:tfg_cuda_kernels>
-    ${PROJECT_SOURCE_DIR}/csrc/cuda/cuda_status.cpp)
+    ${PROJECT_SOURCE_DIR}/csrc/cuda/cuda_status.cpp
+    ${_tfg_cuda_bindings})
   target_compile_definitions(${target} PRIVATE TFG_WITH_CUDA=1)
   # The runtime comes linked in, never as libcudart.so: the module needs no
   # toolkit at run time, and without libcuda (no driver) the runtime's calls

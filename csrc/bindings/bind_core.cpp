@@ -63,8 +63,9 @@ void bind_core(py::module_& m) {
     py::dict d;
     d["built"] = s.built; d["available"] = s.available;
     d["device_count"] = s.device_count; d["reason"] = s.reason;
+    d["emulated"] = s.emulated;
     return d;
-  }, "CUDA state: built, available, device_count, reason.");
+  }, "CUDA state: built, available, device_count, reason, emulated.");
 }
 
 }  // namespace tfg::bindings

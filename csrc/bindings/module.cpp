@@ -16,6 +16,12 @@ void bind_nms(py::module_& m);
 void bind_lstm(py::module_& m);
 void bind_attention(py::module_& m);
 void bind_dlpack(py::module_& m);
+#if defined(TFG_WITH_CUDA)
+void bind_cuda_matmul(py::module_& m);
+#endif
+#if defined(TFG_CUDA_EMULATION)
+void bind_simt_selftest(py::module_& m);
+#endif
 }  // namespace tfg::bindings
 
 PYBIND11_MODULE(_C, m) {
@@ -38,4 +44,10 @@ PYBIND11_MODULE(_C, m) {
   tfg::bindings::bind_lstm(m);
   tfg::bindings::bind_attention(m);
   tfg::bindings::bind_dlpack(m);
+#if defined(TFG_WITH_CUDA)
+  tfg::bindings::bind_cuda_matmul(m);
+#endif
+#if defined(TFG_CUDA_EMULATION)
+  tfg::bindings::bind_simt_selftest(m);
+#endif
 }

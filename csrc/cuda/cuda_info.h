@@ -10,6 +10,7 @@ struct Status {
   bool available = false;    // a driver and at least one device answered
   int device_count = 0;
   std::string reason;        // why not available ("" when available)
+  bool emulated = false;     // the test build whose kernels run on the CPU (emulation/README.md)
 };
 
 // Queried once, then cached; safe to call from any thread.

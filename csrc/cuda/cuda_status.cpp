@@ -3,7 +3,9 @@
 // runtime is linked statically, so on a machine without a driver the call
 // returns cudaErrorInsufficientDriver (no libcuda to load) and the module
 // reports "not available" with that reason instead of failing to import.
-// Plain C++ against the runtime API: no nvcc needed for this file.
+// Plain C++ against the runtime API: no nvcc needed for this file. In the
+// emulated build (TFG_CUDA_EMULATION) the runtime is the emulation's, which
+// always has one device.
 #include <cuda_runtime_api.h>
 
 #include "cuda/cuda_check.h"
@@ -16,6 +18,9 @@ namespace {
 Status query() {
   Status s;
   s.built = true;
+#if defined(TFG_CUDA_EMULATION)
+  s.emulated = true;
+#endif
   int count = 0;
   const cudaError_t err = cudaGetDeviceCount(&count);
   // Clear the thread's last-error slot, so that a later cudaGetLastError()

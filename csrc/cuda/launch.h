@@ -1,12 +1,16 @@
 // Kernel launches: tfg::cuda::launch(kernel, grid, block, smem_bytes, stream, args...)
 // instead of kernel<<<...>>>(args...) at the call site. A function template
 // (not a macro) so that template kernel names with commas need no care, and
-// one place for the host emulation build of design.md section 4 to replace.
+// one place for the host emulation build of design.md section 4 to replace:
+// there (TFG_CUDA_EMULATION) the grid runs on the CPU before launch returns,
+// and the grid argument also records the call site for error messages.
 // Launch errors (bad configuration, no driver or device, no kernel image for
 // this GPU) throw std::runtime_error at once; errors while the kernel runs
-// surface at the next synchronizing call. Include only from .cu files.
+// surface at the next synchronizing call (under emulation: at once, as
+// std::runtime_error naming the kernel, block and threads). Include only from
+// .cu files.
 #pragma once
-#if !defined(__CUDACC__)
+#if !defined(__CUDACC__) && !defined(TFG_CUDA_EMULATION)
 #error "cuda/launch.h launches with <<<>>> and needs nvcc (include it from .cu files only)"
 #endif
 #include <cuda_runtime.h>
@@ -18,10 +22,20 @@
 
 namespace tfg::cuda {
 
+#if defined(TFG_CUDA_EMULATION)
+using LaunchGrid = ::tfg::simt::GridDim;
+#else
+using LaunchGrid = dim3;
+#endif
+
 template <class... Params, class... Args>
-void launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem_bytes,
+void launch(void (*kernel)(Params...), const LaunchGrid& grid, dim3 block, size_t smem_bytes,
             cudaStream_t stream, Args&&... args) {
+#if defined(TFG_CUDA_EMULATION)
+  ::tfg::simt::launch(kernel, grid, block, smem_bytes, stream, std::forward<Args>(args)...);
+#else
   kernel<<<grid, block, smem_bytes, stream>>>(std::forward<Args>(args)...);
+#endif
   TFG_CUDA_CHECK(cudaGetLastError());
 }
 
