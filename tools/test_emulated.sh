@@ -3,7 +3,7 @@
 # CUDA kernels compiled by the host compiler, run on the CPU; see
 # csrc/cuda/emulation/README.md) into its own build folder, assembles a
 # package folder (python/tensorforge plus that module) and runs
-# tests/test_cuda_emulation.py against it.
+# every tests/test_cuda_*.py (the CUDA kernels and the emulator) against it.
 #
 #   tools/test_emulated.sh [BUILD_DIR [CMAKE_ARGS...]]
 #
@@ -42,5 +42,5 @@ PYTHONPATH="$pkg" ${run[@]+"${run[@]}"} "$python" -c "import sys, tensorforge as
 sys.exit(0 if t.cuda.is_emulated() else 'not the emulated tensorforge: ' + t.__file__)"
 
 read -r -a pytest_args <<<"${PYTEST_ARGS:--q}"
-PYTHONPATH="$pkg" ${run[@]+"${run[@]}"} "$python" -m pytest -p no:cacheprovider tests/test_cuda_emulation.py \
+PYTHONPATH="$pkg" ${run[@]+"${run[@]}"} "$python" -m pytest -p no:cacheprovider tests/test_cuda_*.py \
   "${pytest_args[@]}"
