@@ -24,6 +24,7 @@ from .differentiable import (abs, cat, chunk, clamp, exp, flatten, log, logsumex
 from .differentiable import sum as _sum_fn, mean as _mean_fn
 from . import nn  # noqa: E402
 from . import data, metrics  # noqa: E402
+from .train import Callback, EarlyStopping, History, ModelCheckpoint, fit  # noqa: E402
 
 float = float32  # noqa: A001  (tfg.float, as torch.float)
 double = float64
@@ -96,7 +97,7 @@ def set_num_threads(n: int) -> None:
 
 
 __all__ = ["ops", "cuda", "nn", "Tensor", "tensor", "as_tensor", "from_numpy", "zeros", "ones",
-           "data", "metrics",
+           "data", "metrics", "fit", "History", "Callback", "EarlyStopping", "ModelCheckpoint",
            "empty", "full", "zeros_like", "ones_like", "full_like", "arange", "linspace", "rand",
            "randn", "randint", "randperm", "cat", "stack", "where", "matmul", "exp", "log", "sqrt",
            "abs", "tanh", "sigmoid", "relu", "softmax", "log_softmax", "clamp", "maximum",
