@@ -15,6 +15,7 @@ void bind_pooling(py::module_& m);
 void bind_nms(py::module_& m);
 void bind_lstm(py::module_& m);
 void bind_attention(py::module_& m);
+void bind_dlpack(py::module_& m);
 }  // namespace tfg::bindings
 
 PYBIND11_MODULE(_C, m) {
@@ -36,4 +37,5 @@ PYBIND11_MODULE(_C, m) {
   tfg::bindings::bind_nms(m);
   tfg::bindings::bind_lstm(m);
   tfg::bindings::bind_attention(m);
+  tfg::bindings::bind_dlpack(m);
 }

@@ -24,6 +24,8 @@ from .differentiable import (abs, cat, chunk, clamp, exp, flatten, log, logsumex
 from .differentiable import sum as _sum_fn, mean as _mean_fn
 from . import nn  # noqa: E402
 from . import data, metrics  # noqa: E402
+from .interop import from_dlpack
+from .io import load, save
 from .train import Callback, EarlyStopping, History, ModelCheckpoint, fit  # noqa: E402
 
 float = float32  # noqa: A001  (tfg.float, as torch.float)
@@ -105,4 +107,5 @@ __all__ = ["ops", "cuda", "nn", "Tensor", "tensor", "as_tensor", "from_numpy", "
            "squeeze", "unsqueeze", "transpose", "permute", "split", "chunk", "no_grad",
            "enable_grad", "set_grad_enabled", "is_grad_enabled", "manual_seed", "device", "dtype",
            "float32", "float64", "int64", "int32", "bool", "uint8", "float", "double", "long",
-           "get_num_threads", "set_num_threads", "__version__"]
+           "get_num_threads", "set_num_threads", "__version__",
+           "from_dlpack", "save", "load"]

@@ -608,6 +608,14 @@ class Tensor:
         gen = generator or default_generator()
         return F.copy_in_place(self, gen.normal(mean, std, self.shape))
 
+    # ------------------------------------------------------------- DLPack
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        """This tensor as a DLPack capsule, sharing memory (see interop.to_dlpack)."""
+        return interop.to_dlpack(self, stream, max_version, dl_device, copy)
+
+    def __dlpack_device__(self):
+        return interop.dlpack_device(self)
+
 
 def _dim(dim, ndim, what):
     dim = operator.index(dim)
@@ -781,3 +789,4 @@ def randperm(n, dtype=None, device=None, generator=None):
 
 
 from . import differentiable as F  # noqa: E402  (the operations need Tensor defined first)
+from . import interop  # noqa: E402
