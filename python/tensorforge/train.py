@@ -148,7 +148,7 @@ class EarlyStopping(Callback):
                 self._best_state = _snapshot(self.model)
             return False
         self.wait += 1
-        if self.wait > self.patience:
+        if self.wait >= self.patience:
             self.stopped_epoch = epoch
             return True
         return False
@@ -191,6 +191,7 @@ class _Progress:
     """The progress line of one ``fit`` run (Note [progress output])."""
 
     width = 30
+    batch_interval = 0.1   # seconds between redraws on a terminal
 
     def __init__(self, enabled, epochs, stream=None):
         self.stream = sys.stdout if stream is None else stream
@@ -200,13 +201,13 @@ class _Progress:
         except (AttributeError, ValueError):
             self.live = False
         self.epochs = epochs
-        self.last_draw = 0.0
+        self.last_draw = -float("inf")
 
     def batch(self, epoch, done, total, loss, samples, seconds):
         if not self.live:
             return
         now = time.perf_counter()
-        if done != total and now - self.last_draw < 0.1:
+        if done != total and now - self.last_draw < self.batch_interval:
             return
         self.last_draw = now
         line = f"{self._head(epoch, done, total)} loss {loss:.4f} {_rate(samples, seconds)}"
