@@ -80,6 +80,8 @@ class Callback:
         return False
 
     def on_batch_end(self, batch, logs=None):
+        """Called after each training batch (0-based within the epoch) with ``{"loss": that
+        batch's loss, "size": its sample count}``."""
         pass
 
 
@@ -304,14 +306,15 @@ def _run_epoch(model, loss_fn, loader, optimizer, keep_outputs, on_batch):
             loss.backward()
             optimizer.step()
         size = _batch_size(target)
-        total_loss += float(loss.item()) * size
+        batch_loss = float(loss.item())
+        total_loss += batch_loss * size
         samples += size
         batches += 1
         if keep_outputs:
             outputs.append(output.detach() if isinstance(output, Tensor) else output)
             targets.append(target)
         if on_batch is not None:
-            on_batch(batches, total_loss / samples, samples)
+            on_batch(batches, batch_loss, size, total_loss / samples, samples)
     if batches == 0:
         raise ValueError("fit: a loader yielded no batches")
     return total_loss / samples, samples, batches, outputs, targets
@@ -370,10 +373,10 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, metric
         started = time.perf_counter()
         model.train()
 
-        def on_batch(done, mean_loss, samples):
-            bar.batch(epoch, done, total, mean_loss, samples, time.perf_counter() - started)
+        def on_batch(done, batch_loss, size, mean_loss, samples):
             for callback in callbacks:
-                callback.on_batch_end(done - 1, {"loss": mean_loss})
+                callback.on_batch_end(done - 1, {"loss": batch_loss, "size": size})
+            bar.batch(epoch, done, total, mean_loss, samples, time.perf_counter() - started)
 
         loss, samples, batches, outputs, targets = _run_epoch(
             model, loss_fn, train_loader, optimizer, bool(named), on_batch)

@@ -13,7 +13,7 @@ DEMOS = {
     "mlp": "MLP with dropout and AdamW on breast-cancer data (accuracy, F1, ROC-AUC)",
     "forecast": "LSTM forecasting the weekly Mauna Loa CO2 series vs the naive forecast",
     "chars": "character-level Transformer decoder on Python's pydoc topics text",
-    "autoencoder": "convolution-free autoencoder on the digits (reconstruction error)",
+    "autoencoder": "MLP autoencoder on the digits (reconstruction error vs PCA)",
     "gan": "GAN on the digits; writes a PNG grid of generated digits",
     "detect": "detection post-processing: batched NMS on synthetic scored boxes",
 }
