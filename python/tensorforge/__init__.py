@@ -24,6 +24,7 @@ from .differentiable import (abs, cat, chunk, clamp, exp, flatten, log, logsumex
 from .differentiable import sum as _sum_fn, mean as _mean_fn
 from . import nn  # noqa: E402
 from . import data, metrics  # noqa: E402
+from . import optim  # noqa: E402
 from .interop import from_dlpack
 from .io import load, save
 from .train import Callback, EarlyStopping, History, ModelCheckpoint, fit  # noqa: E402
@@ -99,7 +100,8 @@ def set_num_threads(n: int) -> None:
 
 
 __all__ = ["ops", "cuda", "nn", "Tensor", "tensor", "as_tensor", "from_numpy", "zeros", "ones",
-           "data", "metrics", "fit", "History", "Callback", "EarlyStopping", "ModelCheckpoint",
+           "data", "metrics", "optim", "fit", "History", "Callback", "EarlyStopping",
+           "ModelCheckpoint",
            "empty", "full", "zeros_like", "ones_like", "full_like", "arange", "linspace", "rand",
            "randn", "randint", "randperm", "cat", "stack", "where", "matmul", "exp", "log", "sqrt",
            "abs", "tanh", "sigmoid", "relu", "softmax", "log_softmax", "clamp", "maximum",

@@ -13,12 +13,16 @@ write bumps it, so a rule that would read changed data raises instead.
 """
 import threading
 
-_mode = threading.local()
+class _Mode(threading.local):
+    enabled = True   # each thread starts with recording on
+
+
+_mode = _Mode()
 
 
 def is_grad_enabled():
     """Whether operations record the graph for backward (per thread, as PyTorch)."""
-    return getattr(_mode, "enabled", True)
+    return _mode.enabled
 
 
 class _GradMode:
@@ -83,7 +87,7 @@ class Node:
         self.edges = edges
         self.n_outputs = n_outputs
         self._saved = saved
-        self._versions = tuple(t._version[0] for t in saved)
+        self._versions = tuple([t._version[0] for t in saved])
         self.ctx = ctx
         self.released = False
         self.retained = None

@@ -28,4 +28,18 @@ def unavailable_reason() -> str:
     return str(_C.cuda_status()["reason"])
 
 
-__all__ = ["is_built", "is_available", "device_count", "is_emulated", "unavailable_reason"]
+def not_available_error() -> RuntimeError:
+    """The error for using device "cuda" where it cannot be used ("CUDA is not available: ...")."""
+    reason = unavailable_reason() if not is_available() else \
+        "device 'cuda' tensors are not supported by this build yet"
+    prefix = "CUDA is not available"
+    return RuntimeError(reason if reason.startswith(prefix) else f"{prefix}: {reason}")
+
+
+def synchronize(device=None) -> None:
+    """Waits for the device's queued work; raises RuntimeError when CUDA is not available."""
+    raise not_available_error()
+
+
+__all__ = ["is_built", "is_available", "device_count", "is_emulated", "unavailable_reason",
+           "synchronize"]

@@ -5,7 +5,8 @@ once with the batch's index array; over any other map-style dataset (one with
 `__len__` and `__getitem__`) it fetches the samples and stacks them field by
 field. Shuffling draws from the loader's own NumPy generator, seeded by `seed`
 or, when no seed is given, once from `tfg.random.default_generator()` at
-construction, so `tfg.manual_seed` fixes the order of every epoch.
+construction, so `tfg.manual_seed` fixes the order of every epoch (a loader
+that does not shuffle draws nothing from the default generator).
 """
 import numbers
 

@@ -69,9 +69,7 @@ def check_available(dev):
     if dev.type == "cuda":
         from . import cuda
 
-        reason = cuda.unavailable_reason() if not cuda.is_available() else ""
-        raise RuntimeError("CUDA is not available: "
-                           + (reason or "this build has no device tensors for 'cuda' yet"))
+        raise cuda.not_available_error()
 
 
 def array_namespace(dev):

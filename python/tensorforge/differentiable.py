@@ -20,7 +20,7 @@ import numbers
 import numpy as np
 
 from . import _C, ops
-from .autograd import Node, is_grad_enabled, no_grad
+from .autograd import Node, _mode, is_grad_enabled, no_grad
 from .dtypes import as_dtype
 from ._shapes import sum_to as _sum_to
 from .tensor import Tensor, _dim
@@ -40,22 +40,36 @@ def _record(data, inputs, name, saved=(), ctx=None):
     """Wraps ``data`` (an array, or a tuple of arrays for several outputs) as tensors and
     records the node when grad mode is on and an input requires grad."""
     device = inputs[0]._device
-    several = isinstance(data, tuple)
-    outputs = tuple(Tensor._wrap(d, device) for d in data) if several else (Tensor._wrap(data, device),)
-    if is_grad_enabled():
-        edges, wanted = [], False
-        for t in inputs:
-            if t is None or not t._requires_grad:
-                edges.append(None)
-            else:
-                wanted = True
-                edges.append(t if t._node is None else (t._node, t._output_index))
-        if wanted:
-            node = Node(name, tuple(edges), saved, ctx, len(outputs))
+    if type(data) is not tuple:
+        out = Tensor._wrap(data, device)
+        if _mode.enabled:
+            edges = _edges(inputs)
+            if edges is not None:
+                out._node = Node(name, edges, saved, ctx)
+                out._requires_grad = True
+        return out
+    outputs = tuple([Tensor._wrap(d, device) for d in data])
+    if _mode.enabled:
+        edges = _edges(inputs)
+        if edges is not None:
+            node = Node(name, edges, saved, ctx, len(outputs))
             for index, out in enumerate(outputs):
                 if out._data.dtype.kind == "f":
                     out._node, out._output_index, out._requires_grad = node, index, True
-    return outputs if several else outputs[0]
+    return outputs
+
+
+def _edges(inputs):
+    """Where each input's gradient goes (see Node), or None when no input requires grad."""
+    wanted = False
+    edges = []
+    for t in inputs:
+        if t is None or not t._requires_grad:
+            edges.append(None)
+        else:
+            wanted = True
+            edges.append(t if t._node is None else (t._node, t._output_index))
+    return tuple(edges) if wanted else None
 
 
 def _view_of(out, base):
@@ -889,7 +903,13 @@ def copy_in_place(t, source):
 
 
 def index_assign(t, key, value):
-    """``t[key] = value``, differentiable in both."""
+    """``t[key] = value``, differentiable in both when either takes part in the graph."""
+    tracked = is_grad_enabled() and (t._requires_grad or
+                                     (isinstance(value, Tensor) and value._requires_grad))
+    if not tracked:
+        t._data[_index_key(key)] = value._data if isinstance(value, Tensor) else value
+        t._mark_modified()
+        return
     if not isinstance(value, Tensor):
         value = _tensor_operand(value, t)
     in_place(t, lambda base, v: _index_put(base, key, v), value)
@@ -913,10 +933,11 @@ def _index_put_backward(node, grad):
 
 # --------------------------------------------------------------------- kernels
 def _same_device(tensors, what):
-    devices = {t._device for t in tensors if t is not None}
-    if len(devices) > 1:
-        raise RuntimeError(f"{what}: expected all tensors on one device, got "
-                           f"{sorted(str(d) for d in devices)}")
+    device = tensors[0]._device
+    for t in tensors:
+        if t is not None and t._device is not device and t._device != device:
+            raise RuntimeError(f"{what}: expected all tensors on one device, got "
+                               f"{sorted({str(t._device) for t in tensors if t is not None})}")
 
 
 def _data(t):

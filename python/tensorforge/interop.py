@@ -76,7 +76,8 @@ def to_dlpack(tensor, stream=None, max_version=None, dl_device=None, copy=None):
         raise BufferError(f"__dlpack__: cannot export a tensor on {tensor.device} to DLPack device "
                           f"{tuple(dl_device)}; only its own device {(int(device[0]), device[1])}")
     if device[0] != DLDeviceType.kDLCPU:
-        raise BufferError(f"__dlpack__: exporting tensors on {tensor.device} is not supported by this build")
+        raise BufferError(f"__dlpack__: exporting tensors on {tensor.device} is not supported by "
+                          f"this build")
     if stream is not None:
         raise ValueError(f"__dlpack__: stream must be None for a CPU tensor, got {stream!r}")
     versioned = max_version is not None and _as_version(max_version) >= DLPACK_VERSION

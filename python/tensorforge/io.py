@@ -5,9 +5,10 @@ Tensors (and NumPy arrays) are stored as safetensors tensors under keys made
 from their path in the object ("model.fc.weight", "optimizer.state.0.exp_avg");
 the structure around them (dicts, lists, tuples and the non-tensor leaves:
 numbers, strings, bools, None) is stored as JSON in the file's metadata, with
-a CRC-32 of the structure and the tensors, so damage anywhere is detected. A flat state dict therefore gives an ordinary
-safetensors file that other tools read, and `load` reads foreign safetensors
-files as a flat dict of Tensors.
+a CRC-32 of the structure and the tensors, so damage anywhere is detected.
+A flat state dict therefore gives an ordinary safetensors file that other
+tools read, and `load` reads foreign safetensors files as a flat dict of
+Tensors.
 """
 import json
 import math
@@ -19,24 +20,21 @@ import numpy as np
 import safetensors
 import safetensors.numpy
 
+from .tensor import Tensor, from_numpy
+
 __all__ = ["save", "load"]
 
 _FORMAT_KEY = "tensorforge.format"
 _FORMAT_VERSION = "1"
 _STRUCTURE_KEY = "tensorforge.structure"
 _CRC_KEY = "tensorforge.crc32"
+_TENSOR_DTYPES = ("float32", "float64", "int32", "int64", "bool", "uint8")
 
 # Node tags of the JSON structure. Containers and array leaves are JSON
 # objects {"t": tag, ...}; None, bools, ints, floats and strings are stored as
 # themselves (the "float" tag carries nan and the infinities, which JSON lacks).
 _DICT, _LIST, _TUPLE, _TENSOR, _NDARRAY, _NPSCALAR, _FLOAT = (
     "dict", "list", "tuple", "tensor", "ndarray", "npscalar", "float")
-
-
-def _is_tensor(obj):
-    from .tensor import Tensor
-
-    return isinstance(obj, Tensor)
 
 
 def _tensor_array(tensor):
@@ -48,7 +46,7 @@ def _tensor_array(tensor):
 
 
 def _check_path(path, fn):
-    if not isinstance(path, (str, bytes, os.PathLike)):
+    if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"{fn}: path must be a str or os.PathLike, got {type(path).__name__}")
     return os.fspath(path)
 
@@ -79,7 +77,7 @@ class _Flattener:
         if isinstance(obj, float):
             value = float(obj)
             return value if math.isfinite(value) else {"t": _FLOAT, "v": repr(value)}
-        if _is_tensor(obj):
+        if isinstance(obj, Tensor):
             return {"t": _TENSOR, "k": self._store(key, _tensor_array(obj)),
                     "g": bool(obj.requires_grad)}
         if isinstance(obj, np.ndarray):
@@ -97,8 +95,8 @@ class _Flattener:
             tag = _TUPLE if isinstance(obj, tuple) else _LIST
             return {"t": tag, "i": [self.visit(v, f"{key}.{i}" if key else str(i))
                                     for i, v in enumerate(obj)]}
-        raise TypeError(f"tfg.save: cannot save {where}: unsupported type {type(obj).__name__} (leaves must "
-                        f"be Tensors, NumPy arrays, numbers, strings, bools or None)")
+        raise TypeError(f"tfg.save: cannot save {where}: unsupported type {type(obj).__name__} "
+                        f"(leaves must be Tensors, NumPy arrays, numbers, strings, bools or None)")
 
     @staticmethod
     def _check_dtype(dtype, where):
@@ -198,8 +196,6 @@ class _Rebuilder:
 
 
 def _make_tensor(array, requires_grad=False):
-    from .tensor import from_numpy
-
     tensor = from_numpy(array)
     if requires_grad:
         tensor.requires_grad_(True)
@@ -238,6 +234,11 @@ def load(path):
     metadata, arrays = _read(path)
     ours = sorted(key for key in metadata if key.startswith("tensorforge."))
     if not ours:
+        unsupported = {name: str(a.dtype) for name, a in arrays.items()
+                       if a.dtype.name not in _TENSOR_DTYPES}
+        if unsupported:
+            raise TypeError(f"tfg.load: {path} holds tensors of dtypes tensorforge does not support: "
+                            f"{unsupported}; read it with safetensors.numpy.load_file")
         return {name: _make_tensor(array) for name, array in arrays.items()}
     if ours != sorted((_FORMAT_KEY, _STRUCTURE_KEY, _CRC_KEY)):
         raise ValueError(f"tfg.load: {path} is corrupt: its tensorforge metadata keys are {ours}")

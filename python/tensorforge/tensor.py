@@ -13,7 +13,7 @@ import numpy as np
 
 from . import autograd
 from .device import CPU, array_namespace, as_device, check_available
-from .dtypes import as_dtype, float32, from_numpy_dtype
+from .dtypes import as_dtype, float32, from_numpy_dtype, int64
 from .random import default_generator
 
 
@@ -777,15 +777,15 @@ def randint(low, high=None, size=(), dtype=None, device=None, generator=None):
     dev = as_device(device)
     array_namespace(dev)
     gen = generator or default_generator()
-    return _made(gen.integers(low, high, tuple(size)).astype(_creation_dtype(dtype, None) or np.int64),
-                 dev, False)
+    return _made(gen.integers(low, high, tuple(size)).astype(_creation_dtype(dtype, int64)), dev,
+                 False)
 
 
 def randperm(n, dtype=None, device=None, generator=None):
     dev = as_device(device)
     array_namespace(dev)
     gen = generator or default_generator()
-    return _made(gen.permutation(n).astype(_creation_dtype(dtype, None) or np.int64), dev, False)
+    return _made(gen.permutation(n).astype(_creation_dtype(dtype, int64)), dev, False)
 
 
 from . import differentiable as F  # noqa: E402  (the operations need Tensor defined first)
