@@ -1128,3 +1128,225 @@ def lstm(x, hx, cx, w_ih, w_hh, b_ih=None, b_hh=None):
 def _lstm_backward(node, grads):
     grad_y, grad_h, grad_c = grads
     return ops.lstm_backward(grad_y, grad_h, grad_c, *_with_biases(node))
+
+
+# ------------------------------------------------------------ nn (fused rules)
+# The layers whose forward and backward are a few array expressions each: one
+# node per call, the backward written out rather than traced through the ops.
+def _wanted(node, i):
+    return node.edges[i] is not None
+
+
+def dropout(x, p, generator):
+    """Zeroes each element with probability ``p`` and scales the rest by 1 / (1 - p)."""
+    keep = generator.random(x.shape) >= p
+    scale = 0.0 if p >= 1 else 1.0 / (1.0 - p)
+    multiplier = (keep * x._data.dtype.type(scale)).astype(x._data.dtype, copy=False)
+    return _record(x._data * multiplier, (x,), "dropout", ctx=multiplier)
+
+
+@rule("dropout")
+def _dropout_backward(node, grad):
+    return (grad * node.ctx,)
+
+
+def _normalise(x, axes, eps):
+    """(x - mean) / sqrt(var + eps) over ``axes`` (biased variance), and the 1 / sqrt part."""
+    mean = x.mean(axis=axes, keepdims=True)
+    centred = x - mean
+    var = (centred * centred).mean(axis=axes, keepdims=True)
+    rstd = 1 / np.sqrt(var + x.dtype.type(eps))
+    return centred * rstd, rstd, mean, var
+
+
+def _affine(xhat, weight, bias, shape):
+    out = xhat
+    if weight is not None:
+        out = out * weight._data.reshape(shape)
+    if bias is not None:
+        out = out + bias._data.reshape(shape)
+    return out
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalises over the last ``len(normalized_shape)`` dims, then scales and shifts."""
+    axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
+    xhat, rstd, _, _ = _normalise(x._data, axes, eps)
+    out = _affine(xhat, weight, bias, tuple(normalized_shape))
+    return _record(out, (x, weight, bias), "layer_norm", saved=_present(weight),
+                   ctx=(axes, xhat, rstd))
+
+
+def _normalised_input_grad(g, xhat, rstd, axes):
+    """Gradient through xhat = (x - mean(x)) * rstd with the statistics taken over ``axes``."""
+    return rstd * (g - g.mean(axis=axes, keepdims=True)
+                   - xhat * (g * xhat).mean(axis=axes, keepdims=True))
+
+
+@rule("layer_norm")
+def _layer_norm_backward(node, grad):
+    axes, xhat, rstd = node.ctx
+    saved = node.saved()
+    weight = saved[0] if saved else None
+    lead = tuple(range(grad.ndim - len(axes)))
+    grad_x = grad_w = grad_b = None
+    if _wanted(node, 0):
+        g = grad if weight is None else grad * weight
+        grad_x = _normalised_input_grad(g, xhat, rstd, axes)
+    if _wanted(node, 1):
+        grad_w = (grad * xhat).sum(axis=lead)
+    if _wanted(node, 2):
+        grad_b = grad.sum(axis=lead)
+    return grad_x, grad_w, grad_b
+
+
+def batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps):
+    """Per-channel (dim 1) normalisation: with the batch's statistics when ``training``
+    (updating the running ones in place, unbiased variance, when given), else with the
+    running statistics."""
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    data = x._data
+    if training:
+        xhat, rstd, mean, var = _normalise(data, axes, eps)
+        if running_mean is not None or running_var is not None:
+            count = data.size // x.shape[1]
+            m = data.dtype.type(momentum)
+            if running_mean is not None:
+                running_mean._data[...] = (1 - m) * running_mean._data + m * mean.reshape(-1)
+                running_mean._mark_modified()
+            if running_var is not None:
+                unbiased = var.reshape(-1) * data.dtype.type(count / builtins.max(count - 1, 1))
+                running_var._data[...] = (1 - m) * running_var._data + m * unbiased
+                running_var._mark_modified()
+    else:
+        mean = running_mean._data.reshape(shape).astype(data.dtype, copy=False)
+        rstd = 1 / np.sqrt(running_var._data.reshape(shape).astype(data.dtype, copy=False)
+                           + data.dtype.type(eps))
+        xhat = (data - mean) * rstd
+    out = _affine(xhat, weight, bias, shape)
+    return _record(out, (x, weight, bias), "batch_norm", saved=_present(weight),
+                   ctx=(axes, shape, xhat, rstd, training))
+
+
+@rule("batch_norm")
+def _batch_norm_backward(node, grad):
+    axes, shape, xhat, rstd, training = node.ctx
+    saved = node.saved()
+    weight = saved[0].reshape(shape) if saved else None
+    grad_x = grad_w = grad_b = None
+    if _wanted(node, 0):
+        g = grad if weight is None else grad * weight
+        grad_x = _normalised_input_grad(g, xhat, rstd, axes) if training else g * rstd
+    if _wanted(node, 1):
+        grad_w = (grad * xhat).sum(axis=axes)
+    if _wanted(node, 2):
+        grad_b = grad.sum(axis=axes)
+    return grad_x, grad_w, grad_b
+
+
+def embedding(indices, weight, padding_idx=None):
+    """Rows of ``weight`` picked by the integer tensor ``indices``."""
+    picked = weight._data[indices._data]
+    return _record(picked, (weight,), "embedding",
+                   ctx=(indices._data, padding_idx, weight.shape[0]))
+
+
+@rule("embedding")
+def _embedding_backward(node, grad):
+    indices, padding_idx, n_embeddings = node.ctx
+    rows = grad.shape[-1]
+    full = np.zeros((n_embeddings, rows), grad.dtype)
+    np.add.at(full, indices.reshape(-1), grad.reshape(-1, rows))
+    if padding_idx is not None:
+        full[padding_idx] = 0
+    return (full,)
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    """The negative log-likelihood of the class ``target`` given log-probabilities ``input``
+    (classes on dim 1, or dim 0 for an unbatched (C,) input)."""
+    class_axis = 0 if input.ndim == 1 else 1
+    logp = np.moveaxis(input._data, class_axis, -1)
+    labels = target._data
+    valid = labels != ignore_index
+    safe = np.where(valid, labels, 0)
+    picked = np.take_along_axis(logp, safe[..., None], -1)[..., 0]
+    weights = valid.astype(logp.dtype)
+    if weight is not None:
+        weights = weights * weight._data[safe].astype(logp.dtype, copy=False)
+    losses = -weights * picked
+    if reduction == "none":
+        out = losses
+    elif reduction == "sum":
+        out = np.asarray(losses.sum(), logp.dtype)
+    else:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = np.asarray(losses.sum() / weights.sum(), logp.dtype)
+    return _record(out, (input,), "nll_loss", ctx=(class_axis, logp.shape, safe, weights,
+                                                   reduction))
+
+
+@rule("nll_loss")
+def _nll_loss_backward(node, grad):
+    class_axis, shape, safe, weights, reduction = node.ctx
+    scale = -weights * grad
+    if reduction == "mean":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scale = scale / weights.sum()
+    full = np.zeros(shape, grad.dtype)
+    np.put_along_axis(full, safe[..., None], np.broadcast_to(scale, safe.shape)[..., None]
+                      .astype(grad.dtype, copy=False), -1)
+    return (np.moveaxis(full, -1, class_axis),)
+
+
+def _clamped_log(x):
+    with np.errstate(divide="ignore"):
+        return np.maximum(np.log(x), x.dtype.type(-100))
+
+
+def binary_cross_entropy(input, target):
+    """Elementwise -(t log x + (1 - t) log(1 - x)), the logs clamped at -100 as PyTorch."""
+    x, t = input._data, target._data
+    log_x, log_1mx = _clamped_log(x), _clamped_log(1 - x)
+    return _record(-(t * log_x + (1 - t) * log_1mx), (input, target), "binary_cross_entropy",
+                   saved=(input, target), ctx=(log_x, log_1mx))
+
+
+@rule("binary_cross_entropy")
+def _binary_cross_entropy_backward(node, grad):
+    x, t = node.saved()
+    log_x, log_1mx = node.ctx
+    grad_x = grad_t = None
+    if _wanted(node, 0):
+        grad_x = grad * (x - t) / np.maximum(x * (1 - x), x.dtype.type(1e-12))
+    if _wanted(node, 1):
+        grad_t = grad * (log_1mx - log_x)
+    return grad_x, grad_t
+
+
+def _log_sigmoid(x):
+    return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
+
+
+def binary_cross_entropy_with_logits(input, target, pos_weight=None):
+    """Elementwise -(pw t log s(x) + (1 - t) log(1 - s(x))), computed stably from logits."""
+    x, t = input._data, target._data
+    log_s, log_1ms = _log_sigmoid(x), _log_sigmoid(-x)
+    pw = None if pos_weight is None else pos_weight._data
+    positive = t if pw is None else pw * t
+    return _record(-(positive * log_s + (1 - t) * log_1ms), (input, target),
+                   "bce_with_logits", saved=(input, target), ctx=(pw, log_s, log_1ms))
+
+
+@rule("bce_with_logits")
+def _bce_with_logits_backward(node, grad):
+    x, t = node.saved()
+    pw, log_s, log_1ms = node.ctx
+    positive = t if pw is None else pw * t
+    grad_x = grad_t = None
+    if _wanted(node, 0):
+        grad_x = grad * ((positive + 1 - t) * np.exp(log_s) - positive)
+    if _wanted(node, 1):
+        grad_t = grad * (log_1ms - (log_s if pw is None else pw * log_s))
+    return grad_x, grad_t
