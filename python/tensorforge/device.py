@@ -45,6 +45,9 @@ class device:
     def __hash__(self):
         return hash((self.type, self.index))
 
+    def __reduce__(self):
+        return (device, (str(self),))
+
     def __str__(self):
         return self.type if self.index is None else f"{self.type}:{self.index}"
 
