@@ -2,7 +2,8 @@
 
 1797 images, a stratified 80/20 split with a fixed seed; two 3x3 convolutions
 (1 -> 16 -> 32 channels, padding 1) each followed by ReLU and 2x2 max pooling,
-then one linear layer to the 10 classes; Adam, trained with ``tfg.fit``. The
+then one linear layer to the 10 classes; Adam with a cosine learning-rate
+schedule, trained with ``tfg.fit``. The
 full run reaches at least 97 % accuracy on the held-out 20 % in well under a
 minute on two cores.
 """
@@ -33,10 +34,12 @@ def main(fast=False, seed=0, output=None):
     loader = tfg.data.DataLoader(tfg.data.TensorDataset(x_train, y_train), batch_size=32,
                                  shuffle=True)
     model = build_model()
-    optimizer = tfg.optim.Adam(model.parameters(), lr=3e-3)
+    epochs = 3 if fast else 20
+    optimizer = tfg.optim.Adam(model.parameters(), lr=5e-3)
+    schedule = tfg.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     clock = Stopwatch()
-    history = tfg.fit(model, nn.CrossEntropyLoss(), optimizer, loader, epochs=3 if fast else 20,
-                      metrics=["accuracy"])
+    history = tfg.fit(model, nn.CrossEntropyLoss(), optimizer, loader, epochs=epochs,
+                      metrics=["accuracy"], scheduler=schedule)
     seconds = clock()
     scores = predict(model, x_test)
     accuracy = tfg.metrics.accuracy(y_test, scores)

@@ -57,7 +57,7 @@ def main(fast=False, seed=0, output=None):
     x_train, y_train, _ = windows(standardised, 0, split)
     x_test, y_test, test_index = windows(standardised, split, len(changes))
     if fast:
-        x_train, y_train = x_train[-256:], y_train[-256:]
+        x_train, y_train = x_train[-64:], y_train[-64:]
     header("forecast", f"LSTM on the weekly Mauna Loa CO2 series ({len(series)} weeks): "
                        f"{len(x_train)} training windows of {WINDOW} weekly changes, "
                        f"{len(x_test)} test weeks")
