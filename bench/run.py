@@ -180,9 +180,9 @@ def _row(rec: Dict[str, Any], peers: List[str], times: bool = False) -> List[str
 class _Table:
     """Prints rows as they come, with column widths fixed from the header and typical cells."""
 
-    def __init__(self, cols: List[str]) -> None:
+    def __init__(self, cols: List[str], case_width: int = 22) -> None:
         self.cols = cols
-        mins = {"case": 22, "dtype": 7, "thr": 3}
+        mins = {"case": case_width, "dtype": 7, "thr": 3}
         self.widths = [max(len(c), mins.get(c, 6)) for c in cols]
 
     def _line(self, cells: List[str]) -> str:
@@ -293,7 +293,7 @@ def _run_suite(name: str, args, machine: Dict[str, Any]) -> Dict[str, Any]:
     peers = list(mod.PEERS)
     labels = dict(getattr(mod, "PEER_LABELS", {}))
     times = bool(getattr(mod, "SHOW_TIMES", False))
-    table = _Table(_columns(peers, labels, times))
+    table = _Table(_columns(peers, labels, times), max([22] + [len(c.label) for c in cases]))
     print(f"\n== {name}: {len(cases)} case(s){' (quick)' if args.quick else ''}")
     print(table.header(), flush=True)
     start = time.perf_counter()

@@ -155,11 +155,13 @@ class Scripted(tfg.Callback):
             self.model.bias.fill_(float(epoch))   # marks the weights with the epoch
 
 
-def scripted_fit(values, callbacks, epochs=10):
+def scripted_fit(values, callbacks, epochs=10, scheduler=None):
     """fit on a model whose bias is set to the epoch number after each epoch and whose
-    val_loss is values[epoch]."""
+    val_loss is values[epoch]; its gradients are zero. ``scheduler`` makes a scheduler
+    from the optimizer (plain SGD, lr 1)."""
     x, y = regression_data(n=8)
     model = Affine(3, 1)
+    optimizer = tfg.optim.SGD(model.parameters(), lr=1.0)
     script = Scripted()
     answers = iter(values)
 
@@ -175,8 +177,9 @@ def scripted_fit(values, callbacks, epochs=10):
             return mse(output, target) * 0
         return tfg.tensor(next(answers)) + 0 * output.sum()
 
-    history = tfg.fit(model, scripted_loss, PlainSGD(model.parameters(), 0.0), OneBatch(), epochs,
-                      val_loader=OneBatch(), callbacks=[script] + callbacks, progress=False)
+    history = tfg.fit(model, scripted_loss, optimizer, OneBatch(), epochs,
+                      val_loader=OneBatch(), callbacks=[script] + callbacks, progress=False,
+                      scheduler=scheduler and scheduler(optimizer))
     return model, history, script
 
 
@@ -296,9 +299,6 @@ def test_a_scheduler_steps_once_per_epoch_and_lr_is_recorded():
 
 
 def test_fit_with_tfg_modules_and_optimizer_is_reproducible():
-    if not hasattr(nn, "Linear") or not hasattr(tfg, "optim"):
-        pytest.skip("needs nn.Linear and tfg.optim")
-
     def run():
         tfg.manual_seed(3)
         x, y = regression_data()
@@ -309,3 +309,14 @@ def test_fit_with_tfg_modules_and_optimizer_is_reproducible():
 
     first = run()
     assert first == run() and first[-1] < first[0]
+
+
+def test_reduce_lr_on_plateau_is_stepped_with_the_validation_loss():
+    # the training loss is constant (0) here: stepped with it, the scheduler would cut the lr
+    def plateau(optimizer):
+        return tfg.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=0)
+
+    _, history, _ = scripted_fit([3.0, 2.0, 1.0], [], epochs=3, scheduler=plateau)
+    assert history["lr"] == [1.0, 1.0, 1.0]
+    _, history, _ = scripted_fit([3.0, 4.0, 5.0, 6.0], [], epochs=4, scheduler=plateau)
+    assert history["lr"] == [1.0, 1.0, 0.5, 0.25]

@@ -286,7 +286,8 @@ def _current_lr(optimizer):
 
 
 def _step_scheduler(scheduler, logs):
-    if type(scheduler).__name__ == "ReduceLROnPlateau":
+    from .optim.lr_scheduler import ReduceLROnPlateau
+    if isinstance(scheduler, ReduceLROnPlateau):
         scheduler.step(logs["val_loss"] if "val_loss" in logs else logs["loss"])
     else:
         scheduler.step()
