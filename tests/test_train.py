@@ -138,6 +138,11 @@ def test_bad_arguments_are_rejected():
     with pytest.raises(KeyError, match="val_loader"):
         tfg.fit(model, mse, optimizer, loader(x, y), 1, callbacks=[tfg.EarlyStopping()],
                 progress=False)
+    with pytest.raises(KeyError, match="'val_acc' is not among"):
+        tfg.fit(model, mse, optimizer, loader(x, y), 1, val_loader=loader(x, y),
+                callbacks=[tfg.ModelCheckpoint("unused", monitor="val_acc", save_best_only=True)],
+                progress=False)
+    assert optimizer.steps == 0   # all of these fail before training
 
 
 class Scripted(tfg.Callback):

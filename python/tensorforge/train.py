@@ -221,7 +221,10 @@ class _Progress:
         if total is None:
             return f"{head} {done}/?"
         filled = self.width * done // total if total else self.width
-        bar = "=" * filled if filled >= self.width else "=" * filled + ">" + " " * (self.width - filled - 1)
+        if filled >= self.width:
+            bar = "=" * self.width
+        else:
+            bar = "=" * filled + ">" + " " * (self.width - filled - 1)
         return f"{head} [{bar}] {done}/{total}"
 
     def end_epoch(self, epoch, batches, logs, samples, seconds):
@@ -263,6 +266,18 @@ def _metric_functions(metrics):
     if len(set(names)) != len(names):
         raise ValueError(f"fit: metric names must be distinct, got {names}")
     return named
+
+
+def _check_monitors(callbacks, named, validating):
+    """Fails before training when a callback monitors a figure that fit will not produce."""
+    keys = ["loss"] + [name for name, _ in named]
+    if validating:
+        keys += ["val_" + key for key in keys]
+    figures = dict.fromkeys(keys + ["lr", "time"])
+    for callback in callbacks:
+        if isinstance(callback, EarlyStopping) or \
+                (isinstance(callback, ModelCheckpoint) and callback.save_best_only):
+            _monitored(figures, callback.monitor, type(callback).__name__)
 
 
 def _split_batch(batch):
@@ -356,6 +371,7 @@ def fit(model, loss_fn, optimizer, train_loader, epochs, val_loader=None, metric
         if not isinstance(callback, Callback):
             raise TypeError(f"fit: callbacks must be tfg.Callback instances, got "
                             f"{type(callback).__name__}")
+    _check_monitors(callbacks, named, val_loader is not None)
     history = History()
     for callback in callbacks:
         callback.model, callback.optimizer, callback.history = model, optimizer, history
