@@ -325,3 +325,20 @@ def test_reduce_lr_on_plateau_is_stepped_with_the_validation_loss():
     assert history["lr"] == [1.0, 1.0, 1.0]
     _, history, _ = scripted_fit([3.0, 4.0, 5.0, 6.0], [], epochs=4, scheduler=plateau)
     assert history["lr"] == [1.0, 1.0, 0.5, 0.25]
+
+
+def test_a_loader_without_len_works(capsys):
+    x, y = regression_data(n=12)
+
+    def batches():
+        for i in range(0, 12, 4):
+            yield x[i:i + 4], y[i:i + 4]
+
+    class Reiterable:
+        def __iter__(self):
+            return batches()
+
+    model = Affine(3, 1)
+    history = tfg.fit(model, mse, PlainSGD(model.parameters(), 0.1), Reiterable(), 2)
+    assert history.epochs == 2
+    assert capsys.readouterr().out.splitlines()[0].startswith("epoch 1/2 [" + "=" * 30 + "] 3/3")
