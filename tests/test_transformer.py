@@ -137,6 +137,8 @@ def test_initialisation_and_bad_arguments():
         mha(x, x, x, attn_mask=tfg.zeros(5, 4))
     with pytest.raises(ValueError, match="key_padding_mask"):
         mha(x, x, x, key_padding_mask=tfg.zeros(5, 2))
+    with pytest.raises(TypeError, match="key_padding_mask"):
+        mha(x, x, x, key_padding_mask=np.zeros((2, 5), bool))
     with pytest.raises(ValueError, match="features"):
         mha(x, x, tfg.randn(5, 2, 4))
     with pytest.raises(ValueError, match="activation"):

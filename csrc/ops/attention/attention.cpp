@@ -16,6 +16,9 @@ namespace tfg {
 
 namespace {
 
+// Lanes of the backward's dk/dv sums: Note [deterministic dk/dv].
+constexpr int64_t kGradientLanes = 4;
+
 // The problem after the checks: inputs C-contiguous, the output batch shape,
 // and for every flat output batch index the matrix index into q, k, v, mask.
 struct Problem {
@@ -339,22 +342,31 @@ AttentionGrads scaled_dot_product_attention_backward(const Array& grad_out, cons
       run_forward<T>(p, o.ptr<T>(), lse.ptr<T>());
     }
     // Note [broadcast gradients]: dq is written per output batch and summed
-    // into q's shape afterwards when q was broadcast; dk and dv accumulate per
-    // thread straight into k's and v's shapes (GQA and broadcasting included).
+    // into q's shape afterwards when q was broadcast; dk and dv accumulate
+    // straight into k's and v's shapes (GQA and broadcasting included).
+    // Note [deterministic dk/dv]: dk and dv are sums over query tiles, often
+    // of several items. The items are cut into a fixed number of lanes
+    // (contiguous ranges, whatever the thread count); each lane adds its
+    // items in order into its own buffer and the lanes are added in order at
+    // the end, so the gradients are the same bits on any number of threads.
     const bool q_direct = q.numel() == p.nbatch * p.L * p.E;
     Array dq_full = q_direct ? g.grad_q : Array::empty({p.nbatch * p.L * p.E}, q.dtype);
-    const int threads = num_threads();
     const int64_t nk = p.k.numel(), nv = p.v.numel();
-    PerThread<T> acc(threads, nk + nv, /*zeroed=*/true);
-    PerThread<T> scratch(threads, attn_scratch_elems(p.Ev));
+    const int64_t items = p.nbatch * query_tiles(p);
+    const int64_t lanes = std::min<int64_t>(items, kGradientLanes);
+    PerThread<T> acc(static_cast<int>(lanes), nk + nv, /*zeroed=*/true);
+    PerThread<T> scratch(num_threads(), attn_scratch_elems(p.Ev));
     const AttentionKernels<T>& kern = kernels<T>();
-    parallel_for_with_thread(p.nbatch * query_tiles(p), [&](int64_t i, int t) {
-      int64_t b, q0, rows;
-      item_of(p, i, &b, &q0, &rows);
-      const AttnHead<T> h = head<T>(p, b, kt.ptr<T>(), vt.ptr<T>());
-      kern.backward_tile(h, q0, rows, dout.ptr<T>() + b * p.L * p.Ev, o.ptr<T>() + b * p.L * p.Ev,
-                         lse.ptr<T>() + b * p.L, dq_full.ptr<T>() + b * p.L * p.E,
-                         acc[t] + p.ki[b] * p.S * p.E, acc[t] + nk + p.vi[b] * p.S * p.Ev, scratch[t]);
+    parallel_for_with_thread(lanes, [&](int64_t lane, int t) {
+      for (int64_t i = lane * items / lanes; i < (lane + 1) * items / lanes; ++i) {
+        int64_t b, q0, rows;
+        item_of(p, i, &b, &q0, &rows);
+        const AttnHead<T> h = head<T>(p, b, kt.ptr<T>(), vt.ptr<T>());
+        kern.backward_tile(h, q0, rows, dout.ptr<T>() + b * p.L * p.Ev, o.ptr<T>() + b * p.L * p.Ev,
+                           lse.ptr<T>() + b * p.L, dq_full.ptr<T>() + b * p.L * p.E,
+                           acc[lane] + p.ki[b] * p.S * p.E, acc[lane] + nk + p.vi[b] * p.S * p.Ev,
+                           scratch[t]);
+      }
     });
     const T scale = static_cast<T>(p.scale);
     T* gq = g.grad_q.ptr<T>();
@@ -370,8 +382,8 @@ AttentionGrads scaled_dot_product_attention_backward(const Array& grad_out, cons
     }
     T* gk = g.grad_k.ptr<T>();
     T* gv = g.grad_v.ptr<T>();
-    for (int t = 0; t < threads; ++t) {
-      const T* a = acc[t];
+    for (int64_t lane = 0; lane < lanes; ++lane) {
+      const T* a = acc[static_cast<int>(lane)];
       for (int64_t i = 0; i < nk; ++i) gk[i] += scale * a[i];
       for (int64_t i = 0; i < nv; ++i) gv[i] += a[nk + i];
     }

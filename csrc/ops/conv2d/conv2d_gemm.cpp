@@ -209,10 +209,13 @@ void conv2d_backward_input_gemm(const ConvGeometry& g, const T* grad_out, const 
 }
 
 // Note [weight gradient]: dW^T (k x m per group) = im2col * grad_out^T, summed
-// over images: the K of this product is the pixels. Per item (image, group,
-// chunk of pixels) the im2col rows of the chunk are built in a buffer and read
-// in place as unpacked A; grad_out^T's panels are packed once per item. Each
-// thread accumulates into its own dW^T, summed in thread order at the end.
+// over images: the K of this product is the pixels. An item is a block of
+// dW^T's rows (one group, rows r0..r1) and walks every image and pixel chunk
+// in order, so no two items write the same rows and every sum runs in the
+// same order whatever the thread count (training runs repeat bit for bit).
+// Per (image, chunk) the item packs grad_out^T's panels and builds its im2col
+// rows in per-thread buffers, read in place as unpacked A; the panels are
+// packed once per row block, a 1/(2 rows) share of the block's arithmetic.
 template <class T>
 void conv2d_backward_weight_gemm(const ConvGeometry& g, const T* grad_out, const T* x, T* grad_w) {
   const GemmKernels<T>& kr = active_gemm_kernels<T>();
@@ -222,41 +225,38 @@ void conv2d_backward_weight_gemm(const ConvGeometry& g, const T* grad_out, const
   const int64_t mp = round_up(m, kr.nr);  // padded dW^T row: whole micro-tiles
   const int64_t chunk = even_block(pixels, kr.kc);
   const int64_t chunks = ceil_div(pixels, chunk);
-  const int64_t row_block = std::min<int64_t>(k, kr.mc);
-  PerThread<T> acc_buf(threads, g.groups * k * mp), rows_buf(threads, row_block * chunk),
+  const int64_t want_blocks = ceil_div(kItemsPerThread * threads, g.groups);
+  const int64_t row_block = std::min<int64_t>(kr.mc, round_up(ceil_div(k, want_blocks), kr.mr));
+  const int64_t blocks = ceil_div(k, row_block);
+  PerThread<T> acc_buf(threads, row_block * mp), rows_buf(threads, row_block * chunk),
       panel_buf(threads, chunk * mp);
-  for (int t = 0; t < threads; ++t) std::fill_n(acc_buf[t], g.groups * k * mp, T(0));
 
-  parallel_for_with_thread(g.n * g.groups * chunks, [&](int64_t item, int thread) {
-    const int64_t n = item / (g.groups * chunks), grp = item / chunks % g.groups;
-    const int64_t q0 = item % chunks * chunk, kcur = std::min(chunk, pixels - q0);
-    const T* xg = x + (n * g.c + grp * cg) * g.plane();
-    const T* gyg = grad_out + (n * g.oc + grp * m) * pixels + q0;
-    T* acc = acc_buf[thread] + grp * k * mp;
+  parallel_for_with_thread(g.groups * blocks, [&](int64_t item, int thread) {
+    const int64_t grp = item / blocks, r0 = item % blocks * row_block, r1 = std::min(k, r0 + row_block);
+    T* acc = acc_buf[thread];
     T* rows = rows_buf[thread];
     T* panels = panel_buf[thread];
-    for (int64_t jr = 0; jr < m; jr += kr.nr)  // grad_out^T: kcur x m, column j = channel j
-      kr.pack_b(kcur, std::min<int64_t>(kr.nr, m - jr), gyg + jr * pixels, 1, pixels,
-                panels + jr * kcur);
-    for (int64_t r0 = 0; r0 < k; r0 += row_block) {
-      const int64_t r1 = std::min(k, r0 + row_block);
-      for_each_run(g, r0, r1, q0, q0 + kcur, Im2col<T>{xg, g.sw, rows, chunk});
-      for (int64_t ir = r0; ir < r1; ir += kr.mr) {
-        const int64_t nrows = std::min<int64_t>(kr.mr, r1 - ir);
-        for (int64_t jr = 0; jr < m; jr += kr.nr)
-          kr.micro_unpacked_a[nrows - 1](kcur, rows + (ir - r0) * chunk, chunk, panels + jr * kcur,
-                                         kr.nr, acc + ir * mp + jr, mp, nullptr, true);
+    std::fill_n(acc, (r1 - r0) * mp, T(0));
+    for (int64_t n = 0; n < g.n; ++n) {
+      const T* xg = x + (n * g.c + grp * cg) * g.plane();
+      for (int64_t q0 = 0; q0 < pixels; q0 += chunk) {
+        const int64_t kcur = std::min(chunk, pixels - q0);
+        const T* gyg = grad_out + (n * g.oc + grp * m) * pixels + q0;
+        for (int64_t jr = 0; jr < m; jr += kr.nr)  // grad_out^T: kcur x m, column j = channel j
+          kr.pack_b(kcur, std::min<int64_t>(kr.nr, m - jr), gyg + jr * pixels, 1, pixels,
+                    panels + jr * kcur);
+        for_each_run(g, r0, r1, q0, q0 + kcur, Im2col<T>{xg, g.sw, rows, chunk});
+        for (int64_t ir = r0; ir < r1; ir += kr.mr) {
+          const int64_t nrows = std::min<int64_t>(kr.mr, r1 - ir);
+          for (int64_t jr = 0; jr < m; jr += kr.nr)
+            kr.micro_unpacked_a[nrows - 1](kcur, rows + (ir - r0) * chunk, chunk, panels + jr * kcur,
+                                           kr.nr, acc + (ir - r0) * mp + jr, mp, nullptr, true);
+        }
       }
     }
-  }, threads);
-
-  for (int64_t grp = 0; grp < g.groups; ++grp)
     for (int64_t i = 0; i < m; ++i)
-      for (int64_t r = 0; r < k; ++r) {
-        T sum = T(0);
-        for (int t = 0; t < threads; ++t) sum += acc_buf[t][(grp * k + r) * mp + i];
-        grad_w[(grp * m + i) * k + r] = sum;
-      }
+      for (int64_t r = r0; r < r1; ++r) grad_w[(grp * m + i) * k + r] = acc[(r - r0) * mp + i];
+  }, threads);
 }
 
 #define TFG_INSTANTIATE(T)                                                                    \

@@ -20,9 +20,6 @@ from .module import Module, Parameter
 def _additive_mask(mask, what, dtype):
     """``mask`` as a float tensor of ``dtype`` to add to attention scores: bool True
     (masked out) becomes -inf, a float mask is taken as is."""
-    if not isinstance(mask, Tensor):
-        raise TypeError(f"MultiheadAttention: {what} must be a Tensor, got "
-                        f"{type(mask).__name__}")
     if mask.dtype.name == "bool":
         return zeros(*mask.shape, dtype=dtype, device=mask.device).masked_fill(mask, -math.inf)
     if not mask.dtype.is_floating_point:
@@ -115,7 +112,7 @@ class MultiheadAttention(Module):
             return D.chunk(D.linear(query, self.in_proj_weight, self.in_proj_bias), 3, -1)
         return tuple(D.linear(x, w, b) for x, w, b in zip((query, key, value), weights, biases))
 
-    def _check_inputs(self, query, key, value):
+    def _check_inputs(self, query, key, value, key_padding_mask, attn_mask):
         for what, x in (("query", query), ("key", key), ("value", value)):
             if not isinstance(x, Tensor):
                 raise TypeError(f"MultiheadAttention: {what} must be a Tensor, got "
@@ -129,6 +126,10 @@ class MultiheadAttention(Module):
             if x.shape[-1] != width:
                 raise ValueError(f"MultiheadAttention: {what} must have {width} features in "
                                  f"its last dimension, got shape {list(x.shape)}")
+        for what, mask in (("key_padding_mask", key_padding_mask), ("attn_mask", attn_mask)):
+            if mask is not None and not isinstance(mask, Tensor):
+                raise TypeError(f"MultiheadAttention: {what} must be a Tensor or None, got "
+                                f"{type(mask).__name__}")
         if key.shape[:-1] != value.shape[:-1]:
             raise ValueError(f"MultiheadAttention: key and value shapes {list(key.shape)} and "
                              f"{list(value.shape)} differ outside the feature dimension")
@@ -143,11 +144,9 @@ class MultiheadAttention(Module):
         mask = None
         if attn_mask is not None:
             mask = _additive_mask(attn_mask, "attn_mask", dtype)
-            if mask.shape == (target, source):
-                pass
-            elif mask.ndim == 3 and mask.shape == (batch * heads, target, source):
+            if mask.shape == (batch * heads, target, source):
                 mask = mask.reshape(batch, heads, target, source)
-            else:
+            elif mask.shape != (target, source):
                 raise ValueError(f"MultiheadAttention: attn_mask must be of shape "
                                  f"{[target, source]} or {[batch * heads, target, source]}, "
                                  f"got {list(attn_mask.shape)}")
@@ -162,7 +161,7 @@ class MultiheadAttention(Module):
 
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True,
                 attn_mask=None, average_attn_weights=True, is_causal=False):
-        self._check_inputs(query, key, value)
+        self._check_inputs(query, key, value, key_padding_mask, attn_mask)
         batched = query.ndim == 3
         same = query is key and key is value
         if not batched:

@@ -51,6 +51,16 @@ def _calculate_fan_in_and_fan_out(tensor):
     return tensor.shape[1] * receptive_field, tensor.shape[0] * receptive_field
 
 
+def default_layer_init_(weight, bias):
+    """PyTorch's default for Linear and Conv layers: kaiming_uniform_(a=sqrt(5)) on the
+    weight, uniform(+-1/sqrt(fan_in)) on the bias (when there is one)."""
+    kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in = _calculate_fan_in_and_fan_out(weight)[0]
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+        uniform_(bias, -bound, bound)
+
+
 def _fan(tensor, mode):
     if mode not in ("fan_in", "fan_out"):
         raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
