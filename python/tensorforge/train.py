@@ -260,8 +260,8 @@ def _metric_functions(metrics):
         elif callable(metric):
             named.append((getattr(metric, "__name__", type(metric).__name__), metric))
         else:
-            raise TypeError(f"fit: a metric must be a name or a callable (y_true, y_pred) -> float, "
-                            f"got {type(metric).__name__}")
+            raise TypeError("fit: a metric must be a name or a callable (y_true, y_pred) -> "
+                            f"float, got {type(metric).__name__}")
     names = [name for name, _ in named]
     if len(set(names)) != len(names):
         raise ValueError(f"fit: metric names must be distinct, got {names}")

@@ -93,8 +93,9 @@ def main(fast=False, seed=0, output=None):
     correct = int(matched.any(axis=1).sum())
     print(f"kept boxes with score >= 0.5: {len(confident)}; they find {found} of {len(truth)} "
           f"objects, {correct} of them match an object of their class")
-    print(f"NMS removed {len(removed)} of {len(boxes)} boxes ({100 * len(removed) / len(boxes):.0f} %);"
-          f" recall {100 * found / len(truth):.0f} %, precision "
-          f"{100 * correct / max(len(confident), 1):.0f} % at score >= 0.5")
+    share = 100 * len(removed) / len(boxes)
+    print(f"NMS removed {len(removed)} of {len(boxes)} boxes ({share:.0f} %); "
+          f"recall {100 * found / len(truth):.0f} %, "
+          f"precision {100 * correct / max(len(confident), 1):.0f} % at score >= 0.5")
     return {"raw": len(boxes), "kept": len(keep), "removed": len(removed), "found": found,
             "objects": len(truth), "precision": correct / max(len(confident), 1)}
