@@ -146,3 +146,18 @@ def test_png_matches_pillow_when_installed():
     decoded = np.asarray(Image.open(io.BytesIO(_png.encode_png(image))))
     assert (decoded == image).all()
 
+
+
+def test_the_chars_model_sees_no_future_characters():
+    import tensorforge as tfg
+    from tensorforge.demos.chars import CharTransformer
+
+    tfg.manual_seed(0)
+    model = CharTransformer(20).eval()
+    text = tfg.randint(0, 20, (1, 16))
+    changed = text.clone()
+    changed[0, 10:] = (changed[0, 10:] + 1) % 20
+    with tfg.no_grad():
+        before, after = model(text).numpy(), model(changed).numpy()
+    assert np.array_equal(before[0, :10], after[0, :10])
+    assert not np.allclose(before[0, 10:], after[0, 10:])
