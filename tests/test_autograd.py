@@ -62,6 +62,22 @@ UNARY = {
     "log_softmax": (lambda x: x.log_softmax(0), rand(3, 5)),
     "clone": (lambda x: x.clone() * x, rand(3)),
     "masked_fill": (lambda x: x.masked_fill(x > 0.5, 0.0), rand(3, 4)),
+    "log1p": (lambda x: x.log1p(), rand(3, 4, low=0, high=2)),
+    "expm1": (lambda x: x.expm1(), rand(3, 4)),
+    "cumsum": (lambda x: x.cumsum(1), rand(3, 4)),
+    "gather_repeats": (lambda x: x.gather(1, tfg.tensor([[0, 0, 2], [3, 1, 1], [2, 2, 2]])), rand(3, 4)),
+    "index_select": (lambda x: x.index_select(0, tfg.tensor([2, 0, 2])), rand(3, 4)),
+    "flip": (lambda x: x.flip((0, 1)) * tfg.arange(4.0), rand(3, 4)),
+    "roll": (lambda x: x.roll(1, 1) * tfg.arange(4.0), rand(3, 4)),
+    "tril_triu": (lambda x: x.tril(-1) + 2 * x.triu(1), rand(4, 4)),
+    "sort": (lambda x: x.sort(1, descending=True).values * tfg.arange(5.0), rand(3, 5)),
+    "topk": (lambda x: x.topk(2, 0).values, rand(4, 3)),
+    "amax": (lambda x: x.amax((0, 1)), rand(3, 4)),
+    "amin_keep": (lambda x: x.amin(1, keepdim=True), rand(3, 4)),
+    "norm2": (lambda x: x.norm(dim=1), rand(3, 4)),
+    "norm1": (lambda x: x.norm(1), rand(3, 4)),
+    "norm3": (lambda x: x.norm(3, 0), rand(3, 4)),
+    "rsqrt": (lambda x: x.rsqrt(), rand(3, 4, low=0.5, high=2)),
 }
 
 

@@ -161,3 +161,31 @@ def test_matmul_backward_kernel_against_numpy():
     np.testing.assert_allclose(gx, g @ w)
     np.testing.assert_allclose(gw, g.T @ x)
     np.testing.assert_allclose(gbias, g.sum(0))
+
+
+def test_pytorch_style_helpers_match_numpy():
+    a = np.random.default_rng(5).standard_normal((4, 6))
+    t = tfg.tensor(a)
+    values, indices = tfg.sort(t, 1, descending=True)
+    np.testing.assert_array_equal(indices.numpy(), np.argsort(-a, 1, kind="stable"))
+    np.testing.assert_allclose(tfg.topk(t, 2).values.numpy(), -np.sort(-a, 1)[:, :2])
+    np.testing.assert_allclose(tfg.triu(t, 1).numpy(), np.triu(a, 1))
+    np.testing.assert_allclose(tfg.tril(t).numpy(), np.tril(a))
+    np.testing.assert_allclose(tfg.cumsum(t, 0).numpy(), np.cumsum(a, 0))
+    np.testing.assert_allclose(tfg.norm(t).item(), np.linalg.norm(a))
+    np.testing.assert_array_equal(tfg.nonzero(t > 1).numpy(), np.argwhere(a > 1))
+    assert tfg.eye(3).tolist() == np.eye(3).tolist()
+    assert tfg.allclose(t, a) and tfg.equal(t, tfg.tensor(a)) and tfg.is_tensor(t)
+    assert t.new_zeros(2, 2).dtype == tfg.float64 and t.stride() == (6, 1)
+    np.testing.assert_array_equal(tfg.unique(tfg.tensor([3, 1, 3])).numpy(), [1, 3])
+
+
+def test_multinomial_draws():
+    tfg.manual_seed(0)
+    draws = tfg.multinomial(tfg.tensor([0.0, 1.0, 3.0]), 4000, replacement=True).numpy()
+    counts = np.bincount(draws, minlength=3)
+    assert counts[0] == 0 and abs(counts[2] / counts[1] - 3) < 0.4
+    without = tfg.multinomial(tfg.ones(5, 7), 7).numpy()
+    assert all(sorted(row) == list(range(7)) for row in without)
+    with pytest.raises(RuntimeError, match="without replacement"):
+        tfg.multinomial(tfg.ones(3), 4)

@@ -16,12 +16,10 @@ from .device import device
 from .dtypes import bool_ as bool  # noqa: A001  (tfg.bool, as torch.bool)
 from .dtypes import dtype, float32, float64, int32, int64, uint8
 from .random import manual_seed
-from .tensor import (Tensor, arange, as_tensor, empty, from_numpy, full, full_like, linspace, ones,
-                     ones_like, rand, randint, randn, randperm, tensor, zeros, zeros_like)
-from .differentiable import (abs, cat, chunk, clamp, exp, flatten, log, logsumexp, matmul,  # noqa: A004
-                             maximum, minimum, reshape, sigmoid, sqrt, split, squeeze, stack, tanh,
-                             transpose, unsqueeze, where)
-from .differentiable import sum as _sum_fn, mean as _mean_fn
+from .tensor import (Tensor, allclose, arange, as_tensor, broadcast_to, empty, empty_like, eye, from_numpy, full,
+                     full_like, linspace, multinomial, ones, ones_like, rand, rand_like, randint,
+                     randn, randn_like, randperm, tensor, zeros, zeros_like, equal, is_tensor)
+from .differentiable import cat, maximum, minimum, stack, where
 from . import nn  # noqa: E402
 from . import data, metrics  # noqa: E402
 from . import optim  # noqa: E402
@@ -39,44 +37,27 @@ except _metadata.PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+local"
 
 
-def sum(input, dim=None, keepdim=False, dtype=None):  # noqa: A001
-    """``tfg.sum``: the sum of all elements, or along ``dim``."""
-    return _sum_fn(input, dim, keepdim, dtype)
+def _method_as_function(name):
+    def function(input, *args, **kwargs):
+        return getattr(input, name)(*args, **kwargs)
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = f"``tfg.{name}(input, ...)``: the same as ``input.{name}(...)``."
+    return function
 
 
-def mean(input, dim=None, keepdim=False, dtype=None):
-    """``tfg.mean``: the mean of all elements, or along ``dim``."""
-    return _mean_fn(input, dim, keepdim, dtype)
-
-
-def max(input, dim=None, keepdim=False):  # noqa: A001
-    """``tfg.max``: the maximum, or ``(values, indices)`` along ``dim``."""
-    return input.max(dim, keepdim)
-
-
-def min(input, dim=None, keepdim=False):  # noqa: A001
-    """``tfg.min``: the minimum, or ``(values, indices)`` along ``dim``."""
-    return input.min(dim, keepdim)
-
-
-def argmax(input, dim=None, keepdim=False):
-    return input.argmax(dim, keepdim)
-
-
-def relu(input):
-    return input.relu()
-
-
-def softmax(input, dim):
-    return input.softmax(dim)
-
-
-def log_softmax(input, dim):
-    return input.log_softmax(dim)
-
-
-def permute(input, dims):
-    return input.permute(*dims)
+# tfg.<name>(input, ...) for the Tensor methods PyTorch also offers as functions
+_FUNCTIONS = ["abs", "all", "amax", "amin", "any", "argmax", "argmin", "argsort", "bmm", "ceil",
+              "chunk", "clamp", "clip", "cos", "cumsum", "dot", "exp", "expm1", "flatten", "flip",
+              "floor", "gather", "index_select", "isfinite", "isinf", "isnan", "log", "log1p",
+              "log_softmax", "logical_not", "logsumexp", "masked_fill", "masked_select",
+              "matmul", "max", "mean", "min", "mm", "neg", "nonzero", "norm", "numel", "outer",
+              "permute", "pow", "reciprocal", "relu", "reshape", "roll", "round", "rsqrt",
+              "sigmoid", "sign", "sin", "softmax", "sort", "split", "sqrt", "square", "squeeze",
+              "std", "sum", "t", "tanh", "topk", "transpose", "tril", "triu", "unbind", "unique",
+              "unsqueeze", "var"]
+for _name in _FUNCTIONS:
+    globals()[_name] = _method_as_function(_name)
+del _name
 
 
 def get_num_threads() -> int:
@@ -99,15 +80,13 @@ def set_num_threads(n: int) -> None:
     _C.set_num_threads(n)
 
 
-__all__ = ["ops", "cuda", "nn", "Tensor", "tensor", "as_tensor", "from_numpy", "zeros", "ones",
-           "data", "metrics", "optim", "fit", "History", "Callback", "EarlyStopping",
-           "ModelCheckpoint",
-           "empty", "full", "zeros_like", "ones_like", "full_like", "arange", "linspace", "rand",
-           "randn", "randint", "randperm", "cat", "stack", "where", "matmul", "exp", "log", "sqrt",
-           "abs", "tanh", "sigmoid", "relu", "softmax", "log_softmax", "clamp", "maximum",
-           "minimum", "sum", "mean", "max", "min", "argmax", "logsumexp", "reshape", "flatten",
-           "squeeze", "unsqueeze", "transpose", "permute", "split", "chunk", "no_grad",
-           "enable_grad", "set_grad_enabled", "is_grad_enabled", "manual_seed", "device", "dtype",
-           "float32", "float64", "int64", "int32", "bool", "uint8", "float", "double", "long",
-           "get_num_threads", "set_num_threads", "__version__",
-           "from_dlpack", "save", "load"]
+__all__ = ["ops", "cuda", "nn", "optim", "data", "metrics", "fit", "History",
+           "Callback", "EarlyStopping", "ModelCheckpoint", "Tensor", "tensor", "as_tensor",
+           "from_numpy", "from_dlpack", "save", "load", "zeros", "ones", "empty", "full",
+           "zeros_like", "ones_like", "empty_like", "full_like", "rand_like", "randn_like", "eye",
+           "arange", "linspace", "rand", "randn", "randint", "randperm", "multinomial", "cat",
+           "stack", "where", "maximum", "minimum", "is_tensor", "broadcast_to", "allclose",
+           "equal", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
+           "manual_seed", "device", "dtype", "float32", "float64", "int64", "int32", "bool",
+           "uint8", "float", "double", "long", "get_num_threads", "set_num_threads",
+           "__version__"] + _FUNCTIONS

@@ -1350,3 +1350,207 @@ def _bce_with_logits_backward(node, grad):
     if _wanted(node, 1):
         grad_t = grad * (log_1ms - (log_s if pw is None else pw * log_s))
     return grad_x, grad_t
+
+
+# ------------------------------------------- more of what PyTorch users reach for
+def log1p(a):
+    a = _float_input(a, "log1p")
+    return _record(np.log1p(a._data), (a,), "log1p", saved=(a,))
+
+
+@rule("log1p")
+def _log1p_backward(node, grad):
+    (a,) = node.saved()
+    return (grad / (1 + a),)
+
+
+def expm1(a):
+    a = _float_input(a, "expm1")
+    return _saving_output(np.expm1(a._data), a, "expm1")
+
+
+@rule("expm1")
+def _expm1_backward(node, grad):
+    (out,) = node.saved()
+    return (grad * (out + 1),)
+
+
+def cumsum(a, dim):
+    axis = _dim(dim, a.ndim, "cumsum")
+    data = a._data if a._data.dtype.kind == "f" else a._data.astype(np.int64)
+    return _record(np.cumsum(data, axis=axis), (a,), "cumsum", ctx=axis)
+
+
+@rule("cumsum")
+def _cumsum_backward(node, grad):
+    axis = node.ctx
+    return (np.flip(np.cumsum(np.flip(grad, axis), axis=axis), axis),)
+
+
+def _along(indices, what):
+    data = indices._data if isinstance(indices, Tensor) else np.asarray(indices)
+    if data.dtype.kind not in "iu":
+        raise TypeError(f"{what}: index must be an integer tensor, got {data.dtype}")
+    return data
+
+
+def gather(a, dim, index):
+    """``out[i][j] = a[i][index[i][j]]`` along ``dim`` (``torch.gather``)."""
+    axis = _dim(dim, a.ndim, "gather")
+    idx = _along(index, "gather")
+    if idx.ndim != a.ndim:
+        raise RuntimeError(f"gather: index has {idx.ndim} dims, input has {a.ndim}")
+    try:
+        data = np.take_along_axis(a._data, idx, axis)
+    except (IndexError, ValueError) as e:
+        raise RuntimeError(f"gather: index of shape {list(idx.shape)} does not fit input of "
+                           f"shape {list(a.shape)} along dim {dim}: {e}") from None
+    return _record(data, (a,), "gather", ctx=(a.shape, axis, idx))
+
+
+@rule("gather")
+def _gather_backward(node, grad):
+    shape, axis, idx = node.ctx
+    full = np.zeros(shape, grad.dtype)
+    # np.add.at with a full open mesh adds duplicates, unlike put_along_axis
+    mesh = list(np.ix_(*[np.arange(n) for n in idx.shape]))
+    mesh[axis] = idx
+    np.add.at(full, tuple(mesh), grad)
+    return (full,)
+
+
+def index_select(a, dim, indices):
+    axis = _dim(dim, a.ndim, "index_select")
+    idx = _along(indices, "index_select")
+    if idx.ndim > 1:
+        raise RuntimeError(f"index_select: index must be 1-D, got shape {list(idx.shape)}")
+    return index(a, (slice(None),) * axis + (idx.reshape(-1),))
+
+
+def flip(a, dims):
+    axes = _axes(dims, a.ndim, "flip")
+    key = tuple(slice(None, None, -1) if i in axes else slice(None) for i in range(a.ndim))
+    return index(a, key)
+
+
+def roll(a, shifts, dims=None):
+    if dims is None:
+        return reshape(roll(flatten(a), shifts, 0), a.shape)
+    return _record(np.roll(a._data, shifts, dims), (a,), "roll", ctx=(shifts, dims))
+
+
+@rule("roll")
+def _roll_backward(node, grad):
+    shifts, dims = node.ctx
+    back = tuple(-s for s in shifts) if isinstance(shifts, (tuple, list)) else -shifts
+    return (np.roll(grad, back, dims),)
+
+
+def _triangle(a, diagonal, lower):
+    if a.ndim < 2:
+        raise RuntimeError(f"{'tril' if lower else 'triu'}: input must have at least 2 dims")
+    rows, cols = a.shape[-2:]
+    keep = np.tri(rows, cols, diagonal, dtype=bool) if lower else \
+        ~np.tri(rows, cols, diagonal - 1, dtype=bool)
+    return where(Tensor._wrap(keep, a._device), a, 0)
+
+
+def tril(a, diagonal=0):
+    """The lower triangle (on and below ``diagonal``) of the last two dims; the rest 0."""
+    return _triangle(a, diagonal, True)
+
+
+def triu(a, diagonal=0):
+    """The upper triangle (on and above ``diagonal``) of the last two dims; the rest 0."""
+    return _triangle(a, diagonal, False)
+
+
+SortResult = collections.namedtuple("SortResult", ["values", "indices"])
+
+
+def sort(a, dim=-1, descending=False, stable=False):
+    """``(values, indices)`` sorted along ``dim`` (stable; NaN last as NumPy)."""
+    axis = _dim(dim, a.ndim, "sort")
+    order = np.argsort(-a._data if descending and a._data.dtype.kind != "b" else a._data,
+                       axis=axis, kind="stable")
+    indices = Tensor._wrap(order.astype(np.int64, copy=False), a._device)
+    return SortResult(gather(a, axis, indices), indices)
+
+
+def argsort(a, dim=-1, descending=False, stable=False):
+    return sort(a, dim, descending, stable).indices
+
+
+def topk(a, k, dim=-1, largest=True, sorted=True):
+    """The ``k`` largest (or smallest) ``(values, indices)`` along ``dim``."""
+    axis = _dim(dim, a.ndim, "topk")
+    if not 0 <= k <= a.shape[axis]:
+        raise RuntimeError(f"topk: k = {k} is out of range for dimension {dim} of size "
+                           f"{a.shape[axis]}")
+    indices = sort(a.detach(), axis, descending=largest).indices
+    indices = index(indices, (slice(None),) * axis + (slice(0, k),))
+    return SortResult(gather(a, axis, indices), indices)
+
+
+def amax(a, dim=None, keepdim=False):
+    """The maximum over ``dim`` (an int or tuple); ties share the gradient evenly."""
+    return _amax_amin(a, dim, keepdim, np.max)
+
+
+def amin(a, dim=None, keepdim=False):
+    """The minimum over ``dim`` (an int or tuple); ties share the gradient evenly."""
+    return _amax_amin(a, dim, keepdim, np.min)
+
+
+def _amax_amin(a, dim, keepdim, pick):
+    axes = _axes(dim, a.ndim, pick.__name__)
+    value = pick(a._data, axis=axes, keepdims=True)
+    out = value if keepdim else (value.reshape(()) if axes is None else value.squeeze(axes))
+    return _record(out, (a,), "amax_amin", saved=(a,), ctx=(axes, keepdim, value))
+
+
+@rule("amax_amin")
+def _amax_amin_backward(node, grad):
+    (a,) = node.saved()
+    axes, keepdim, value = node.ctx
+    hits = a == value
+    share = hits / hits.sum(axis=axes, keepdims=True)
+    return (_expand_reduced(grad, a.shape, axes, keepdim) * share,)
+
+
+def norm(a, p=2, dim=None, keepdim=False):
+    """The vector p-norm over ``dim`` (all elements by default); ``p`` may be "fro" (= 2)
+    or ``inf``."""
+    if p == "fro":
+        p = 2
+    if p == np.inf:
+        return amax(abs(a), dim, keepdim)
+    if p == 2:
+        return sqrt(sum(a * a, dim, keepdim))
+    if p == 1:
+        return sum(abs(a), dim, keepdim)
+    return pow(sum(pow(abs(a), p), dim, keepdim), 1.0 / p)
+
+
+def _no_grad_op(fn, a, *args):
+    """An operation whose result carries no gradient (rounding, tests, indices)."""
+    return Tensor._wrap(np.asarray(fn(a._data, *args)), a._device)
+
+
+def nonzero(a, as_tuple=False):
+    found = np.nonzero(a._data)
+    if as_tuple:
+        return tuple(Tensor._wrap(i.astype(np.int64), a._device) for i in found)
+    return Tensor._wrap(np.stack(found, axis=1).astype(np.int64), a._device)
+
+
+def unique(a, sorted=True, return_inverse=False, return_counts=False, dim=None):
+    if dim is not None:
+        raise NotImplementedError("unique: dim is not supported")
+    values, inverse, counts = np.unique(a._data, return_inverse=True, return_counts=True)
+    out = [Tensor._wrap(values, a._device)]
+    if return_inverse:
+        out.append(Tensor._wrap(inverse.reshape(a.shape).astype(np.int64), a._device))
+    if return_counts:
+        out.append(Tensor._wrap(counts.astype(np.int64), a._device))
+    return out[0] if len(out) == 1 else tuple(out)

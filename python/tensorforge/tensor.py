@@ -575,6 +575,160 @@ class Tensor:
     def __setitem__(self, index, value):
         F.index_assign(self, index, value)
 
+    def square(self):
+        return F.mul(self, self)
+
+    def rsqrt(self):
+        return F.div(1.0, F.sqrt(self))
+
+    def reciprocal(self):
+        return F.div(1.0, self)
+
+    def log1p(self):
+        return F.log1p(self)
+
+    def expm1(self):
+        return F.expm1(self)
+
+    def cumsum(self, dim):
+        return F.cumsum(self, dim)
+
+    def norm(self, p=2, dim=None, keepdim=False):
+        return F.norm(self, p, dim, keepdim)
+
+    def amax(self, dim=None, keepdim=False):
+        return F.amax(self, dim, keepdim)
+
+    def amin(self, dim=None, keepdim=False):
+        return F.amin(self, dim, keepdim)
+
+    def gather(self, dim, index):
+        return F.gather(self, dim, index)
+
+    def index_select(self, dim, index):
+        return F.index_select(self, dim, index)
+
+    def masked_select(self, mask):
+        return F.index(self, F.expand(mask, self.shape) if mask.shape != self.shape else mask)
+
+    def flip(self, dims):
+        return F.flip(self, dims)
+
+    def roll(self, shifts, dims=None):
+        return F.roll(self, shifts, dims)
+
+    def tril(self, diagonal=0):
+        return F.tril(self, diagonal)
+
+    def triu(self, diagonal=0):
+        return F.triu(self, diagonal)
+
+    def sort(self, dim=-1, descending=False, stable=False):
+        return F.sort(self, dim, descending, stable)
+
+    def argsort(self, dim=-1, descending=False, stable=False):
+        return F.argsort(self, dim, descending, stable)
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        return F.topk(self, k, dim, largest, sorted)
+
+    def nonzero(self, as_tuple=False):
+        return F.nonzero(self, as_tuple)
+
+    def unique(self, sorted=True, return_inverse=False, return_counts=False, dim=None):
+        return F.unique(self, sorted, return_inverse, return_counts, dim)
+
+    def bmm(self, other):
+        return F.matmul(self, other)
+
+    def dot(self, other):
+        return F.matmul(self, other)
+
+    def outer(self, other):
+        return F.mul(F.unsqueeze(self, 1), other)
+
+    def unflatten(self, dim, sizes):
+        axis = _dim(dim, self.ndim, "unflatten")
+        return F.reshape(self, self.shape[:axis] + tuple(sizes) + self.shape[axis + 1:])
+
+    def sign(self):
+        return F._no_grad_op(np.sign, self)
+
+    def floor(self):
+        return F._no_grad_op(np.floor, self)
+
+    def ceil(self):
+        return F._no_grad_op(np.ceil, self)
+
+    def round(self, decimals=0):
+        return F._no_grad_op(np.round, self, decimals)
+
+    def isnan(self):
+        return F._no_grad_op(np.isnan, self)
+
+    def isinf(self):
+        return F._no_grad_op(np.isinf, self)
+
+    def isfinite(self):
+        return F._no_grad_op(np.isfinite, self)
+
+    def logical_not(self):
+        return F._no_grad_op(np.logical_not, self)
+
+    def eq(self, other):
+        return self == other
+
+    def ne(self, other):
+        return self != other
+
+    def lt(self, other):
+        return self < other
+
+    def le(self, other):
+        return self <= other
+
+    def gt(self, other):
+        return self > other
+
+    def ge(self, other):
+        return self >= other
+
+    def clamp_min(self, min):
+        return F.clamp(self, min, None)
+
+    def clamp_max(self, max):
+        return F.clamp(self, None, max)
+
+    def type(self, dtype=None):
+        return str(self.dtype) if dtype is None else self.to(dtype=dtype)
+
+    def stride(self, dim=None):
+        strides = tuple(s // self._data.itemsize for s in self._data.strides)
+        return strides if dim is None else strides[_dim(dim, self.ndim, "stride")]
+
+    def data_ptr(self):
+        return self._data.__array_interface__["data"][0]
+
+    def new_tensor(self, data, dtype=None, requires_grad=False):
+        return tensor(data, dtype=dtype or self.dtype, device=self._device,
+                      requires_grad=requires_grad)
+
+    def new_zeros(self, *size, dtype=None, requires_grad=False):
+        return zeros(*size, dtype=dtype or self.dtype, device=self._device,
+                     requires_grad=requires_grad)
+
+    def new_ones(self, *size, dtype=None, requires_grad=False):
+        return ones(*size, dtype=dtype or self.dtype, device=self._device,
+                    requires_grad=requires_grad)
+
+    def new_full(self, size, fill_value, dtype=None, requires_grad=False):
+        return full(size, fill_value, dtype=dtype or self.dtype, device=self._device,
+                    requires_grad=requires_grad)
+
+    def new_empty(self, *size, dtype=None, requires_grad=False):
+        return empty(*size, dtype=dtype or self.dtype, device=self._device,
+                     requires_grad=requires_grad)
+
     # ------------------------------------------------------------- in place
     def zero_(self):
         return F.fill_in_place(self, 0)
@@ -599,6 +753,37 @@ class Tensor:
 
     def clamp_(self, min=None, max=None):
         return F.in_place(self, lambda t, _: F.clamp(t, min, max), None)
+
+    def masked_fill_(self, mask, value):
+        return F.in_place(self, lambda t, _: F.where(mask, value, t), None)
+
+    def exp_(self):
+        return F.in_place(self, lambda t, _: F.exp(t), None)
+
+    def sqrt_(self):
+        return F.in_place(self, lambda t, _: F.sqrt(t), None)
+
+    def abs_(self):
+        return F.in_place(self, lambda t, _: F.abs(t), None)
+
+    def neg_(self):
+        return F.in_place(self, lambda t, _: F.neg(t), None)
+
+    def relu_(self):
+        return F.in_place(self, lambda t, _: F.relu(t), None)
+
+    def sigmoid_(self):
+        return F.in_place(self, lambda t, _: F.sigmoid(t), None)
+
+    def tanh_(self):
+        return F.in_place(self, lambda t, _: F.tanh(t), None)
+
+    def pow_(self, exponent):
+        return F.in_place(self, F.pow, exponent)
+
+    def bernoulli_(self, p=0.5, generator=None):
+        gen = generator or default_generator()
+        return F.copy_in_place(self, gen.random(self.shape) < p)
 
     def uniform_(self, a=0.0, b=1.0, generator=None):
         gen = generator or default_generator()
@@ -735,6 +920,56 @@ def full_like(other, fill_value, dtype=None, device=None, requires_grad=False):
                 device=device or other.device, requires_grad=requires_grad)
 
 
+def empty_like(other, dtype=None, device=None, requires_grad=False):
+    return empty(other.shape, dtype=dtype or other.dtype, device=device or other.device,
+                 requires_grad=requires_grad)
+
+
+def rand_like(other, dtype=None, device=None, requires_grad=False):
+    return rand(other.shape, dtype=dtype or other.dtype, device=device or other.device,
+                requires_grad=requires_grad)
+
+
+def randn_like(other, dtype=None, device=None, requires_grad=False):
+    return randn(other.shape, dtype=dtype or other.dtype, device=device or other.device,
+                 requires_grad=requires_grad)
+
+
+def eye(n, m=None, dtype=None, device=None, requires_grad=False):
+    """The (n, m) identity matrix, float32 by default."""
+    dev = as_device(device)
+    array_namespace(dev)
+    return _made(np.eye(n, m, dtype=_creation_dtype(dtype)), dev, requires_grad)
+
+
+def multinomial(input, num_samples, replacement=False, generator=None):
+    """Indices drawn from each row of non-negative weights ``input`` (1-D or 2-D), int64."""
+    weights = np.asarray(input._data if isinstance(input, Tensor) else input, np.float64)
+    if weights.ndim not in (1, 2) or (weights < 0).any() or not np.isfinite(weights).all():
+        raise RuntimeError("multinomial: input must be a 1-D or 2-D tensor of finite, "
+                           "non-negative weights")
+    rows = weights.reshape(-1, weights.shape[-1])
+    totals = rows.sum(axis=1, keepdims=True)
+    if (totals <= 0).any():
+        raise RuntimeError("multinomial: every row of weights must have a positive sum")
+    if not replacement and num_samples > rows.shape[1]:
+        raise RuntimeError(f"multinomial: cannot draw {num_samples} samples without replacement "
+                           f"from {rows.shape[1]} categories")
+    gen = generator or default_generator()
+    if replacement:
+        # inverse-CDF sampling, vectorised over rows
+        cdf = np.cumsum(rows / totals, axis=1)
+        u = gen.random((rows.shape[0], num_samples))
+        drawn = np.minimum((u[:, :, None] > cdf[:, None, :]).sum(axis=2), rows.shape[1] - 1)
+    else:
+        # Gumbel top-k: the k largest of log(w) + Gumbel noise are a draw without replacement
+        with np.errstate(divide="ignore"):
+            keys = np.log(rows) - np.log(-np.log(gen.random(rows.shape)))
+        drawn = np.argsort(-keys, axis=1, kind="stable")[:, :num_samples]
+    drawn = drawn.astype(np.int64).reshape(weights.shape[:-1] + (num_samples,))
+    return Tensor._wrap(drawn, input._device if isinstance(input, Tensor) else CPU)
+
+
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
     """``arange(end)`` or ``arange(start, end, step)``: int64 for integer arguments, else float32."""
     if end is None:
@@ -786,6 +1021,23 @@ def randperm(n, dtype=None, device=None, generator=None):
     array_namespace(dev)
     gen = generator or default_generator()
     return _made(gen.permutation(n).astype(_creation_dtype(dtype, int64)), dev, False)
+
+
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def broadcast_to(input, size):
+    return input.expand(*size)
+
+
+def allclose(input, other, rtol=1e-5, atol=1e-8, equal_nan=False) -> bool:
+    return bool(np.allclose(np.asarray(input), np.asarray(other), rtol, atol, equal_nan))
+
+
+def equal(input, other) -> bool:
+    """True when both have the same shape and elements."""
+    return input.shape == other.shape and bool(np.array_equal(np.asarray(input), np.asarray(other)))
 
 
 from . import differentiable as F  # noqa: E402  (the operations need Tensor defined first)
