@@ -7,6 +7,8 @@ schedule, trained with ``tfg.fit``. The
 full run reaches at least 97 % accuracy on the held-out 20 % in well under a
 minute on two cores.
 """
+import numpy as np
+
 import tensorforge as tfg
 from tensorforge import nn
 
@@ -46,11 +48,12 @@ def main(fast=False, seed=0, output=None):
     errors = tfg.metrics.confusion_matrix(y_test, scores, num_classes=10)
     print(f"training: {history.epochs} epochs in {seconds:.1f}s, final training loss "
           f"{history['loss'][-1]:.4f}")
-    confused = [(int(errors[t, p]), t, p) for t in range(10) for p in range(10)
-                if t != p and errors[t, p]]
-    if confused:
+    mistakes = errors * (1 - np.eye(10, dtype=errors.dtype))
+    worst = np.argsort(-mistakes, axis=None, kind="stable")[:3]
+    pairs = [divmod(int(cell), 10) for cell in worst if mistakes.flat[cell]]
+    if pairs:
         print("most frequent confusions (true -> predicted: count): " + ", ".join(
-            f"{t} -> {p}: {n}" for n, t, p in sorted(confused, reverse=True)[:3]))
+            f"{t} -> {p}: {mistakes[t, p]}" for t, p in pairs))
     print(f"test accuracy: {100 * accuracy:.2f} % ({int(round(accuracy * len(test_idx)))}/"
           f"{len(test_idx)})")
     return {"test_accuracy": accuracy, "seconds": seconds, "loss": history["loss"]}
