@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if __package__ in (None, ""):  # run as `python bench/run.py`: make `bench` importable
     sys.path.insert(0, str(ROOT))
 
-SUITES = {"gemm": "bench.gemm", "cnn": "bench.cnn", "seq": "bench.seq"}
+SUITES = {"gemm": "bench.gemm", "cnn": "bench.cnn", "seq": "bench.seq", "train": "bench.train"}
 DTYPES = ("float32", "float64")
 
 
@@ -136,21 +136,34 @@ def _fmt_ratio(x: Optional[float]) -> str:
     return "-" if x is None else f"{x:.2f}x"
 
 
-def _columns(peers: List[str], labels: Dict[str, str]) -> List[str]:
+def _columns(peers: List[str], labels: Dict[str, str], times: bool = False) -> List[str]:
     cols = ["case", "dtype", "thr", "ours GFLOP/s", "IQR", "% peak", "ours GB/s"]
+    if times:
+        cols.append("ours us/call")
     for p in peers:
+        if times:
+            cols.append(f"{labels.get(p, p)} us/call")
         cols += [f"{labels.get(p, p)} GFLOP/s", f"ours/{labels.get(p, p)}"]
     return cols + ["other load", "quiet", "check"]
 
 
-def _row(rec: Dict[str, Any], peers: List[str]) -> List[str]:
+def _fmt_us(seconds: float) -> str:
+    us = 1e6 * seconds
+    return f"{us:.1f}" if us < 100 else f"{us:.0f}"
+
+
+def _row(rec: Dict[str, Any], peers: List[str], times: bool = False) -> List[str]:
     c = rec["contenders"]
     ours = c[rec["ours"]]
     row = [rec["label"], rec["dtype"], str(rec["threads"]), _fmt_rate(ours["gflops"]),
            f"{100 * ours['iqr_rel']:.0f}%" if ours.get("iqr_rel") is not None else "-",
            f"{ours['pct_peak']:.0f}%",
            _fmt_rate(ours["gbs"]) if rec["bound"] == "memory" else "-"]
+    if times:
+        row.append(_fmt_us(ours["median_s"]))
     for p in peers:
+        if times:
+            row.append(_fmt_us(c[p]["median_s"]) if p in c else "-")
         if p in c:
             row += [_fmt_rate(c[p]["gflops"]), _fmt_ratio(rec["ratios"][p])]
         else:
@@ -167,9 +180,9 @@ def _row(rec: Dict[str, Any], peers: List[str]) -> List[str]:
 class _Table:
     """Prints rows as they come, with column widths fixed from the header and typical cells."""
 
-    def __init__(self, cols: List[str]) -> None:
+    def __init__(self, cols: List[str], case_width: int = 22) -> None:
         self.cols = cols
-        mins = {"case": 22, "dtype": 7, "thr": 3}
+        mins = {"case": case_width, "dtype": 7, "thr": 3}
         self.widths = [max(len(c), mins.get(c, 6)) for c in cols]
 
     def _line(self, cells: List[str]) -> str:
@@ -221,11 +234,12 @@ def _markdown(suite: str, result: Dict[str, Any], peers: List[str], labels: Dict
         "GB/s is shown for memory-bound cases. Raw samples: the JSON beside this file.",
         "",
     ]
-    cols = _columns(peers, labels)
+    times = result.get("show_times", False)
+    cols = _columns(peers, labels, times)
     lines.append("| " + " | ".join(cols) + " |")
     lines.append("|" + "|".join("---" if i < 2 else "---:" for i in range(len(cols))) + "|")
     for rec in result["cases"]:
-        lines.append("| " + " | ".join(_row(rec, peers)) + " |")
+        lines.append("| " + " | ".join(_row(rec, peers, times)) + " |")
     s = result["summary"]
     lines += ["", f"{s['cases']} cases; {s['not_quiet']} not quiet; {s['check_failed']} failed the check."]
     if result.get("busy"):
@@ -278,7 +292,8 @@ def _run_suite(name: str, args, machine: Dict[str, Any]) -> Dict[str, Any]:
         cases = [c for c in cases if args.filter in c.label]
     peers = list(mod.PEERS)
     labels = dict(getattr(mod, "PEER_LABELS", {}))
-    table = _Table(_columns(peers, labels))
+    times = bool(getattr(mod, "SHOW_TIMES", False))
+    table = _Table(_columns(peers, labels, times), max([22] + [len(c.label) for c in cases]))
     print(f"\n== {name}: {len(cases)} case(s){' (quick)' if args.quick else ''}")
     print(table.header(), flush=True)
     start = time.perf_counter()
@@ -287,7 +302,7 @@ def _run_suite(name: str, args, machine: Dict[str, Any]) -> Dict[str, Any]:
         for case in cases:
             rec = harness.run_case(case, timing)
             records.append(rec)
-            print(table.row(_row(rec, peers)), flush=True)
+            print(table.row(_row(rec, peers, times)), flush=True)
     finally:
         if hasattr(mod, "finish"):
             mod.finish()
@@ -310,7 +325,7 @@ def _run_suite(name: str, args, machine: Dict[str, Any]) -> Dict[str, Any]:
     return {
         "suite": name, "quick": args.quick, "filter": args.filter, "argv": sys.argv[1:],
         "threads": args.threads, "dtypes": dtypes, "timing": dict(timing.__dict__), "extra": extra,
-        "peers": peers, "peer_labels": labels, "elapsed_s": elapsed,
+        "peers": peers, "peer_labels": labels, "show_times": times, "elapsed_s": elapsed,
         "machine": machine, "summary": summary, "cases": records, "busy": args.busy,
     }
 

@@ -25,6 +25,7 @@ from . import data, metrics  # noqa: E402
 from . import optim  # noqa: E402
 from .interop import from_dlpack
 from .io import load, save
+from .train import Callback, EarlyStopping, History, ModelCheckpoint, fit  # noqa: E402
 
 float = float32  # noqa: A001  (tfg.float, as torch.float)
 double = float64
@@ -79,7 +80,8 @@ def set_num_threads(n: int) -> None:
     _C.set_num_threads(n)
 
 
-__all__ = ["ops", "cuda", "nn", "optim", "data", "metrics", "Tensor", "tensor", "as_tensor",
+__all__ = ["ops", "cuda", "nn", "optim", "data", "metrics", "fit", "History",
+           "Callback", "EarlyStopping", "ModelCheckpoint", "Tensor", "tensor", "as_tensor",
            "from_numpy", "from_dlpack", "save", "load", "zeros", "ones", "empty", "full",
            "zeros_like", "ones_like", "empty_like", "full_like", "rand_like", "randn_like", "eye",
            "arange", "linspace", "rand", "randn", "randint", "randperm", "multinomial", "cat",

@@ -1,4 +1,4 @@
-"""Command line: ``python -m tensorforge info | bench [...]``."""
+"""Command line: ``python -m tensorforge info | bench [...] | demo [NAME] [--fast]``."""
 import argparse
 import os
 import sys
@@ -43,15 +43,45 @@ def _bench(args) -> int:
     return run.main(args)
 
 
+def _demo(ns) -> int:
+    from tensorforge import demos
+
+    if ns.name is None:
+        print("usage: python -m tensorforge demo NAME [--fast] [--seed N] [--output PATH]\n")
+        print("demos:")
+        for name, summary in demos.DEMOS.items():
+            print(f"  {name:<12} {summary}")
+        return 0
+    if ns.name not in demos.DEMOS:
+        print(f"python -m tensorforge demo: unknown demo {ns.name!r}; choose one of "
+              f"{', '.join(demos.DEMOS)}", file=sys.stderr)
+        return 2
+    try:
+        demos.run(ns.name, fast=ns.fast, seed=ns.seed, output=ns.output)
+    except demos.MissingDependency as exc:
+        print(f"python -m tensorforge demo {ns.name}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tensorforge")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="version, ISA variants, threads, CUDA state")
     bench = sub.add_parser("bench", help="kernel benchmarks against NumPy / PyTorch (see bench/)")
     bench.add_argument("rest", nargs=argparse.REMAINDER)
+    demo = sub.add_parser("demo", help="end-to-end examples on data from installed packages")
+    demo.add_argument("name", nargs="?", help="the demo to run (leave out to list them)")
+    demo.add_argument("--fast", action="store_true",
+                      help="a quick, smaller run (what the tests use)")
+    demo.add_argument("--seed", type=int, default=0, help="tfg.manual_seed for the run (0)")
+    demo.add_argument("--output", default=None,
+                      help="where a demo writes its file (gan: the PNG of generated digits)")
     ns = parser.parse_args(argv)
     if ns.command == "info":
         return _info()
+    if ns.command == "demo":
+        return _demo(ns)
     return _bench(ns.rest)
 
 
