@@ -6,10 +6,10 @@ Python layer.
     y = tfg.ops.matmul(a, b)                      # kernels on NumPy arrays
     x = tfg.randn(8, 3, requires_grad=True)       # tensors with autograd
 """
-import operator
 from importlib import metadata as _metadata
 
 from . import _C
+from ._args import integer_in_range
 from . import cuda, ops
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .device import device
@@ -67,17 +67,7 @@ def get_num_threads() -> int:
 
 def set_num_threads(n: int) -> None:
     """Sets the number of threads the kernels use; n must be a positive integer."""
-    if isinstance(n, type(True)):
-        raise TypeError("set_num_threads: n must be an integer, got bool")
-    try:
-        n = operator.index(n)
-    except TypeError:
-        raise TypeError(f"set_num_threads: n must be an integer, got {type(n).__name__}") from None
-    if n < 1:
-        raise ValueError(f"set_num_threads: n must be >= 1, got {n}")
-    if n > 4096:
-        raise ValueError(f"set_num_threads: n must be <= 4096, got {n}")
-    _C.set_num_threads(n)
+    _C.set_num_threads(integer_in_range(n, "set_num_threads: n", low=1, high=4096))
 
 
 __all__ = ["ops", "cuda", "nn", "optim", "data", "metrics", "fit", "History",

@@ -4,23 +4,16 @@ Everything random in tensorforge (rand, randn, dropout, parameter
 initialisation, DataLoader shuffling without its own seed) draws from this
 one generator, so a seed makes a whole training run reproducible.
 """
-import operator
-
 import numpy as np
+
+from ._args import integer_in_range
 
 _state = {"generator": np.random.default_rng()}
 
 
 def manual_seed(seed):
     """Seeds the default generator; returns it."""
-    if isinstance(seed, bool):
-        raise TypeError("manual_seed: seed must be an integer, got bool")
-    try:
-        seed = operator.index(seed)
-    except TypeError:
-        raise TypeError(f"manual_seed: seed must be an integer, got {type(seed).__name__}") from None
-    if seed < 0:
-        raise ValueError(f"manual_seed: seed must be >= 0, got {seed}")
+    seed = integer_in_range(seed, "manual_seed: seed", low=0)
     _state["generator"] = np.random.default_rng(seed)
     return _state["generator"]
 

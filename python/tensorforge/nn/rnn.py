@@ -241,16 +241,8 @@ class GRU(RNNBase):
 
     def _direction(self, input, start, weights, reverse):
         w_ih, w_hh, b_ih, b_hh = weights
-        projected = D.linear(input, w_ih, b_ih)
-        (h,) = start
-        steps = range(input.shape[0] - 1, -1, -1) if reverse else range(input.shape[0])
-        outputs = []
-        for t in steps:
-            h = _gru_step(projected[t], h, w_hh, b_hh)
-            outputs.append(h)
-        if reverse:
-            outputs.reverse()
-        return D.stack(outputs, 0), (h,)
+        return _scan(D.linear(input, w_ih, b_ih), start[0], reverse,
+                     lambda x_t, h: _gru_step(x_t, h, w_hh, b_hh))
 
     def forward(self, input, hx=None):
         output, (h,) = self._forward_sequence(input, [hx])
@@ -273,17 +265,9 @@ class RNN(RNNBase):
 
     def _direction(self, input, start, weights, reverse):
         w_ih, w_hh, b_ih, b_hh = weights
-        projected = D.linear(input, w_ih, b_ih)
         activation = D.tanh if self.nonlinearity == "tanh" else D.relu
-        (h,) = start
-        steps = range(input.shape[0] - 1, -1, -1) if reverse else range(input.shape[0])
-        outputs = []
-        for t in steps:
-            h = activation(D.add(projected[t], D.linear(h, w_hh, b_hh)))
-            outputs.append(h)
-        if reverse:
-            outputs.reverse()
-        return D.stack(outputs, 0), (h,)
+        return _scan(D.linear(input, w_ih, b_ih), start[0], reverse,
+                     lambda x_t, h: activation(D.add(x_t, D.linear(h, w_hh, b_hh))))
 
     def forward(self, input, hx=None):
         output, (h,) = self._forward_sequence(input, [hx])
@@ -292,6 +276,19 @@ class RNN(RNNBase):
     def extra_repr(self):
         text = super().extra_repr()
         return text + (", nonlinearity='relu'" if self.nonlinearity == "relu" else "")
+
+
+def _scan(projected, h, reverse, step):
+    """Runs ``h = step(projected[t], h)`` over the time steps (last to first when
+    ``reverse``); returns the outputs stacked in time order and ``(h_last,)``."""
+    steps = range(projected.shape[0] - 1, -1, -1) if reverse else range(projected.shape[0])
+    outputs = []
+    for t in steps:
+        h = step(projected[t], h)
+        outputs.append(h)
+    if reverse:
+        outputs.reverse()
+    return D.stack(outputs, 0), (h,)
 
 
 def _gru_step(projected, h, w_hh, b_hh):
