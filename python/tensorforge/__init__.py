@@ -9,7 +9,7 @@ Python layer.
 from importlib import metadata as _metadata
 
 from . import _C
-from ._args import integer_in_range
+from ._args import integer_in_range as _integer_in_range
 from . import cuda, ops
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .device import device
@@ -67,7 +67,7 @@ def get_num_threads() -> int:
 
 def set_num_threads(n: int) -> None:
     """Sets the number of threads the kernels use; n must be a positive integer."""
-    _C.set_num_threads(integer_in_range(n, "set_num_threads: n", low=1, high=4096))
+    _C.set_num_threads(_integer_in_range(n, "set_num_threads: n", low=1, high=4096))
 
 
 __all__ = ["ops", "cuda", "nn", "optim", "data", "metrics", "fit", "History",
