@@ -101,11 +101,14 @@ __device__ __forceinline__ T score(const AttnDeviceProblem<T>& p, const Head<T>&
 
 // rows x cols of src (row stride cols, rows from r0, zero past `limit` rows)
 // into dst with row stride dst_stride, by all threads of the block.
+// Note [32-bit tile indices]: a tile has fewer than 2^31 elements (shared
+// memory), and 32-bit division is a few instructions where 64-bit division is
+// a called subroutine (whose register saves ptxas reports as spills).
 template <class T>
-__device__ __forceinline__ void load_tile(T* dst, int64_t dst_stride, const T* src, int64_t r0, int64_t rows,
-                                          int64_t cols, int64_t limit) {
-  for (int64_t idx = threadIdx.x; idx < rows * cols; idx += kThreads) {
-    const int64_t r = idx / cols, c = idx - r * cols;
+__device__ __forceinline__ void load_tile(T* dst, int dst_stride, const T* src, int64_t r0, int rows, int cols,
+                                          int64_t limit) {
+  for (int idx = threadIdx.x; idx < rows * cols; idx += kThreads) {
+    const int r = idx / cols, c = idx - r * cols;
     dst[r * dst_stride + c] = r0 + r < limit ? src[(r0 + r) * cols + c] : T(0);
   }
 }
@@ -123,16 +126,18 @@ __global__ void __launch_bounds__(kThreads) attn_forward_kernel(AttnDeviceProble
   const int64_t b = blockIdx.y, q0 = static_cast<int64_t>(blockIdx.x) * kBQ;
   const Head<T> h = head_of(p, b);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  load_tile(qs, E, h.q, q0, kBQ, E, p.L);
+  load_tile(qs, static_cast<int>(E), h.q, q0, kBQ, static_cast<int>(E), p.L);
   for (int64_t idx = threadIdx.x; idx < kBQ * Ev; idx += kThreads) os[idx] = 0;
   T m[kRowsPerWarp], l[kRowsPerWarp];
+  #pragma unroll
   for (int rr = 0; rr < kRowsPerWarp; ++rr) m[rr] = -inf<T>(), l[rr] = 0;
   const int64_t kend = p.causal ? (p.S < q0 + kBQ ? p.S : q0 + kBQ) : p.S;
   for (int64_t k0 = 0; k0 < kend; k0 += kBK) {
     __syncthreads();  // the previous tile's k / v are no longer read (q, o initialised)
-    load_tile(ks, ks_, h.k, k0, kBK, E, p.S);
-    load_tile(vs, vs_, h.v, k0, kBK, Ev, p.S);
+    load_tile(ks, static_cast<int>(ks_), h.k, k0, kBK, static_cast<int>(E), p.S);
+    load_tile(vs, static_cast<int>(vs_), h.v, k0, kBK, static_cast<int>(Ev), p.S);
     __syncthreads();
+    #pragma unroll
     for (int rr = 0; rr < kRowsPerWarp; ++rr) {
       const int r = warp * kRowsPerWarp + rr;
       const int64_t i = q0 + r;
@@ -152,6 +157,7 @@ __global__ void __launch_bounds__(kThreads) attn_forward_kernel(AttnDeviceProble
       }
     }
   }
+  #pragma unroll
   for (int rr = 0; rr < kRowsPerWarp; ++rr) {
     const int r = warp * kRowsPerWarp + rr;
     const int64_t i = q0 + r;
@@ -177,7 +183,7 @@ __global__ void __launch_bounds__(kThreads) attn_delta_kernel(const T* __restric
 }
 
 template <class T>
-__global__ void __launch_bounds__(kThreads) attn_dq_kernel(AttnDeviceProblem<T> p, const T* __restrict__ dout,
+__global__ void __launch_bounds__(kThreads, 1) attn_dq_kernel(AttnDeviceProblem<T> p, const T* __restrict__ dout,
                                                            const T* __restrict__ lse, const T* __restrict__ delta,
                                                            T* __restrict__ dq) {
   TFG_DYNAMIC_SHARED(T, sm);
@@ -191,10 +197,11 @@ __global__ void __launch_bounds__(kThreads) attn_dq_kernel(AttnDeviceProblem<T> 
   const int64_t b = blockIdx.y, q0 = static_cast<int64_t>(blockIdx.x) * kBQ;
   const Head<T> h = head_of(p, b);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  load_tile(qs, E, h.q, q0, kBQ, E, p.L);
-  load_tile(dos, Ev, dout + b * p.L * Ev, q0, kBQ, Ev, p.L);
+  load_tile(qs, static_cast<int>(E), h.q, q0, kBQ, static_cast<int>(E), p.L);
+  load_tile(dos, static_cast<int>(Ev), dout + b * p.L * Ev, q0, kBQ, static_cast<int>(Ev), p.L);
   for (int64_t idx = threadIdx.x; idx < kBQ * E; idx += kThreads) dqs[idx] = 0;
   T row_lse[kRowsPerWarp], row_delta[kRowsPerWarp];
+  #pragma unroll
   for (int rr = 0; rr < kRowsPerWarp; ++rr) {
     const int64_t i = q0 + warp * kRowsPerWarp + rr;
     row_lse[rr] = i < p.L ? lse[b * p.L + i] : inf<T>();
@@ -203,9 +210,10 @@ __global__ void __launch_bounds__(kThreads) attn_dq_kernel(AttnDeviceProblem<T> 
   const int64_t kend = p.causal ? (p.S < q0 + kBQ ? p.S : q0 + kBQ) : p.S;
   for (int64_t k0 = 0; k0 < kend; k0 += kBK) {
     __syncthreads();
-    load_tile(ks, ks_, h.k, k0, kBK, E, p.S);
-    load_tile(vs, vs_, h.v, k0, kBK, Ev, p.S);
+    load_tile(ks, static_cast<int>(ks_), h.k, k0, kBK, static_cast<int>(E), p.S);
+    load_tile(vs, static_cast<int>(vs_), h.v, k0, kBK, static_cast<int>(Ev), p.S);
     __syncthreads();
+    #pragma unroll
     for (int rr = 0; rr < kRowsPerWarp; ++rr) {
       const int r = warp * kRowsPerWarp + rr;
       const T s = score(p, h, qs + r * E, ks + lane * ks_, q0 + r, k0 + lane);
@@ -221,6 +229,7 @@ __global__ void __launch_bounds__(kThreads) attn_dq_kernel(AttnDeviceProblem<T> 
       }
     }
   }
+  #pragma unroll
   for (int rr = 0; rr < kRowsPerWarp; ++rr) {
     const int r = warp * kRowsPerWarp + rr;
     const int64_t i = q0 + r;
@@ -230,7 +239,7 @@ __global__ void __launch_bounds__(kThreads) attn_dq_kernel(AttnDeviceProblem<T> 
 }
 
 template <class T>
-__global__ void __launch_bounds__(kThreads) attn_dkdv_kernel(AttnDeviceProblem<T> p, const T* __restrict__ dout,
+__global__ void __launch_bounds__(kThreads, 1) attn_dkdv_kernel(AttnDeviceProblem<T> p, const T* __restrict__ dout,
                                                              const T* __restrict__ lse,
                                                              const T* __restrict__ delta, T* __restrict__ dk,
                                                              T* __restrict__ dv) {
@@ -244,20 +253,22 @@ __global__ void __launch_bounds__(kThreads) attn_dkdv_kernel(AttnDeviceProblem<T
   T* dss = ps + kBQ * kBK;    // kBQ x kBK
   T* dks = dss + kBQ * kBK;   // kBK x E
   T* dvs = dks + kBK * E;     // kBK x Ev
+  const int e_ = static_cast<int>(E), ev = static_cast<int>(Ev);
   const int64_t b = blockIdx.y, k0 = static_cast<int64_t>(blockIdx.x) * kBK;
   const Head<T> h = head_of(p, b);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  load_tile(ks, ks_, h.k, k0, kBK, E, p.S);
-  load_tile(vs, vs_, h.v, k0, kBK, Ev, p.S);
+  load_tile(ks, static_cast<int>(ks_), h.k, k0, kBK, static_cast<int>(E), p.S);
+  load_tile(vs, static_cast<int>(vs_), h.v, k0, kBK, static_cast<int>(Ev), p.S);
   // Each accumulator element is zeroed, summed and written by the same thread.
   for (int64_t idx = threadIdx.x; idx < kBK * E; idx += kThreads) dks[idx] = 0;
   for (int64_t idx = threadIdx.x; idx < kBK * Ev; idx += kThreads) dvs[idx] = 0;
   const int64_t qstart = p.causal ? k0 / kBQ * kBQ : 0;  // earlier queries see none of these keys
   for (int64_t q0 = qstart; q0 < p.L; q0 += kBQ) {
     __syncthreads();  // the previous query tile is no longer read (k, v loaded)
-    load_tile(qs, E, h.q, q0, kBQ, E, p.L);
-    load_tile(dos, Ev, dout + b * p.L * Ev, q0, kBQ, Ev, p.L);
+    load_tile(qs, static_cast<int>(E), h.q, q0, kBQ, static_cast<int>(E), p.L);
+    load_tile(dos, static_cast<int>(Ev), dout + b * p.L * Ev, q0, kBQ, static_cast<int>(Ev), p.L);
     __syncthreads();
+    #pragma unroll 1  // no per-row arrays here: one row at a time keeps live ranges short
     for (int rr = 0; rr < kRowsPerWarp; ++rr) {
       const int r = warp * kRowsPerWarp + rr;
       const int64_t i = q0 + r;
@@ -269,25 +280,25 @@ __global__ void __launch_bounds__(kThreads) attn_dkdv_kernel(AttnDeviceProblem<T
       dss[r * kBK + lane] = i < p.L ? pr * (dp - delta[b * p.L + i]) : T(0);
     }
     __syncthreads();
-    for (int64_t idx = threadIdx.x; idx < kBK * Ev; idx += kThreads) {
-      const int64_t j = idx / Ev, c = idx - j * Ev;
+    for (int idx = threadIdx.x; idx < kBK * ev; idx += kThreads) {  // Note [32-bit tile indices]
+      const int j = idx / ev, c = idx - j * ev;
       T acc = dvs[idx];
       for (int r = 0; r < kBQ; ++r) acc += ps[r * kBK + j] * dos[r * Ev + c];
       dvs[idx] = acc;
     }
-    for (int64_t idx = threadIdx.x; idx < kBK * E; idx += kThreads) {
-      const int64_t j = idx / E, e = idx - j * E;
+    for (int idx = threadIdx.x; idx < kBK * e_; idx += kThreads) {
+      const int j = idx / e_, e = idx - j * e_;
       T acc = dks[idx];
       for (int r = 0; r < kBQ; ++r) acc += dss[r * kBK + j] * qs[r * E + e];
       dks[idx] = acc;
     }
   }
-  for (int64_t idx = threadIdx.x; idx < kBK * E; idx += kThreads) {
-    const int64_t j = idx / E, e = idx - j * E;
+  for (int idx = threadIdx.x; idx < kBK * e_; idx += kThreads) {
+    const int j = idx / e_, e = idx - j * e_;
     if (k0 + j < p.S) dk[(b * p.S + k0 + j) * E + e] = dks[idx] * p.scale;
   }
-  for (int64_t idx = threadIdx.x; idx < kBK * Ev; idx += kThreads) {
-    const int64_t j = idx / Ev, c = idx - j * Ev;
+  for (int idx = threadIdx.x; idx < kBK * ev; idx += kThreads) {
+    const int j = idx / ev, c = idx - j * ev;
     if (k0 + j < p.S) dv[(b * p.S + k0 + j) * Ev + c] = dvs[idx];
   }
 }
