@@ -19,18 +19,9 @@ namespace {
 // Lanes of the backward's dk/dv sums: Note [deterministic dk/dv].
 constexpr int64_t kGradientLanes = 4;
 
-// The problem after the checks: inputs C-contiguous, the output batch shape,
-// and for every flat output batch index the matrix index into q, k, v, mask.
-struct Problem {
-  Array q, k, v, mask;  // mask: additive, of q's dtype, last dim S; empty when none
-  Shape batch;
-  int64_t nbatch = 1, L = 0, S = 0, E = 0, Ev = 0;
-  double scale = 1;
-  bool causal = false;
-  bool has_mask = false;
-  int64_t mask_rs = 0, mask_mat = 0;  // mask row stride and elements per (L or 1, S) matrix
-  std::vector<int64_t> qi, ki, vi, mi;
-};
+}  // namespace
+
+namespace attn_detail {
 
 Shape out_shape(const Problem& p, int64_t last) {
   Shape s = p.batch;
@@ -40,13 +31,13 @@ Shape out_shape(const Problem& p, int64_t last) {
 }
 
 // Size of dim d (of nb batch dims, right-aligned) of `shape`'s batch part; 1 when absent.
-int64_t batch_size(const Shape& shape, int64_t nb, int64_t d) {
+static int64_t batch_size(const Shape& shape, int64_t nb, int64_t d) {
   const int64_t off = static_cast<int64_t>(shape.size()) - 2 - nb;
   return d + off >= 0 ? shape[d + off] : 1;
 }
 
 // Matrix strides of a C-contiguous array's batch dims (0 for size-1 dims).
-std::vector<int64_t> matrix_strides(const Shape& shape, int64_t nb) {
+static std::vector<int64_t> matrix_strides(const Shape& shape, int64_t nb) {
   std::vector<int64_t> st(nb);
   int64_t acc = 1;
   for (int64_t d = nb - 1; d >= 0; --d) {
@@ -60,7 +51,7 @@ std::vector<int64_t> matrix_strides(const Shape& shape, int64_t nb) {
 // The mask as an additive C-contiguous array of type T whose last dim is S
 // (bool: True -> 0, False -> -inf); read in place when it already is one.
 template <class T>
-Array additive_mask(const Array& m, int64_t S) {
+static Array additive_mask(const Array& m, int64_t S) {
   const int64_t nd = m.ndim();
   const bool last_ok = nd == 0 ? S == 1 : m.shape[nd - 1] == S;
   if (m.dtype == dtype_of<T>() && m.is_contiguous() && last_ok) return m;
@@ -195,6 +186,38 @@ Problem analyse(const char* op, const Array& q, const Array& k, const Array& v,
   return p;
 }
 
+void check_backward_args(const char* op, const Problem& p, const Array& q, const Array& grad_out,
+                         const Array* output, const Array* lse_in) {
+  check_float_cpu(op, "grad_out", grad_out);
+  TFG_CHECK_TYPE(grad_out.dtype == q.dtype, op, ": grad_out has dtype ", dtype_name(grad_out.dtype),
+                 " but query has dtype ", dtype_name(q.dtype));
+  const Shape os = out_shape(p, p.Ev);
+  TFG_CHECK_VALUE(grad_out.shape == os, op, ": grad_out has shape ", shape_str(grad_out.shape),
+                  " but the output's shape is ", shape_str(os));
+  TFG_CHECK_VALUE((output == nullptr) == (lse_in == nullptr), op,
+                  ": output and lse must be given together (the forward's results) or not at all");
+  if (output) {
+    Shape ls = p.batch;
+    ls.push_back(p.L);
+    check_float_cpu(op, "output", *output);
+    check_float_cpu(op, "lse", *lse_in);
+    TFG_CHECK_TYPE(output->dtype == q.dtype && lse_in->dtype == q.dtype, op,
+                   ": output and lse must have query's dtype ", dtype_name(q.dtype), ", got ",
+                   dtype_name(output->dtype), " and ", dtype_name(lse_in->dtype));
+    TFG_CHECK_VALUE(output->shape == os && lse_in->shape == ls, op, ": output must have shape ", shape_str(os),
+                    " and lse ", shape_str(ls), ", got ", shape_str(output->shape), " and ",
+                    shape_str(lse_in->shape));
+  }
+}
+
+}  // namespace attn_detail
+
+namespace {
+
+using attn_detail::Problem;
+using attn_detail::analyse;
+using attn_detail::out_shape;
+
 template <class T>
 const AttentionKernels<T>& kernels() {
   if constexpr (std::is_same_v<T, float>) return active_attention_kernels_f32();
@@ -306,26 +329,7 @@ AttentionGrads scaled_dot_product_attention_backward(const Array& grad_out, cons
                                                      const Array* lse_in) {
   const char* op = "scaled_dot_product_attention_backward";
   const Problem p = analyse(op, q, k, v, opt);
-  check_float_cpu(op, "grad_out", grad_out);
-  TFG_CHECK_TYPE(grad_out.dtype == q.dtype, op, ": grad_out has dtype ", dtype_name(grad_out.dtype),
-                 " but query has dtype ", dtype_name(q.dtype));
-  const Shape os = out_shape(p, p.Ev);
-  TFG_CHECK_VALUE(grad_out.shape == os, op, ": grad_out has shape ", shape_str(grad_out.shape),
-                  " but the output's shape is ", shape_str(os));
-  TFG_CHECK_VALUE((output == nullptr) == (lse_in == nullptr), op,
-                  ": output and lse must be given together (the forward's results) or not at all");
-  if (output) {
-    Shape ls = p.batch;
-    ls.push_back(p.L);
-    check_float_cpu(op, "output", *output);
-    check_float_cpu(op, "lse", *lse_in);
-    TFG_CHECK_TYPE(output->dtype == q.dtype && lse_in->dtype == q.dtype, op,
-                   ": output and lse must have query's dtype ", dtype_name(q.dtype), ", got ",
-                   dtype_name(output->dtype), " and ", dtype_name(lse_in->dtype));
-    TFG_CHECK_VALUE(output->shape == os && lse_in->shape == ls, op, ": output must have shape ", shape_str(os),
-                    " and lse ", shape_str(ls), ", got ", shape_str(output->shape), " and ",
-                    shape_str(lse_in->shape));
-  }
+  attn_detail::check_backward_args(op, p, q, grad_out, output, lse_in);
   AttentionGrads g{Array::zeros(q.shape, q.dtype), Array::zeros(k.shape, q.dtype), Array::zeros(v.shape, q.dtype)};
   if (p.nbatch * p.L * p.S == 0) return g;
   TFG_DISPATCH_FLOATING(q.dtype, op, [&] {

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "core/array.h"
 #include "dispatch/isa.h"
@@ -29,6 +30,32 @@ AttentionGrads scaled_dot_product_attention_backward(const Array& grad_out, cons
                                                      const AttentionOptions& opt,
                                                      const Array* output = nullptr,
                                                      const Array* lse = nullptr);
+
+// Pieces shared by attention.cpp and the CUDA test bindings (bind_cuda_attention.cpp).
+namespace attn_detail {
+// The problem after the checks (attn_detail::analyse): inputs C-contiguous, the output batch shape,
+// and for every flat output batch index the matrix index into q, k, v, mask.
+struct Problem {
+  Array q, k, v, mask;  // mask: additive, of q's dtype, last dim S; empty when none
+  Shape batch;
+  int64_t nbatch = 1, L = 0, S = 0, E = 0, Ev = 0;
+  double scale = 1;
+  bool causal = false;
+  bool has_mask = false;
+  int64_t mask_rs = 0, mask_mat = 0;  // mask row stride and elements per (L or 1, S) matrix
+  std::vector<int64_t> qi, ki, vi, mi;
+};
+
+// The checks of the forward (`op` names the op in messages) and the problem
+// they describe: inputs made C-contiguous, the mask made additive, GQA and
+// broadcasting resolved into the per-output-batch matrix indices qi/ki/vi/mi.
+Problem analyse(const char* op, const Array& q, const Array& k, const Array& v, const AttentionOptions& opt);
+// The backward's checks of grad_out and of the optional output / lse.
+void check_backward_args(const char* op, const Problem& p, const Array& q, const Array& grad_out,
+                         const Array* output, const Array* lse);
+// The batch shape followed by (L, last).
+Shape out_shape(const Problem& p, int64_t last);
+}  // namespace attn_detail
 
 // Query and key tile sizes of the kernels (BK is a multiple of every 2 * W).
 constexpr int64_t kAttnBlockQ = 64;

@@ -443,6 +443,29 @@ Dims check_sequence(const char* op, const Array& x, const Array& hx, const Array
 
 }  // namespace
 
+namespace lstm_detail {
+
+CellDims check_cell_args(const char* op, const Array& x, const Array& hx, const Array& cx, const Array& w_ih,
+                         const Array& w_hh, const Array* b_ih, const Array* b_hh) {
+  CellDims cd;
+  const Dims d = check_cell(op, x, hx, cx, w_ih, w_hh, b_ih, b_hh, &cd.state);
+  cd.N = d.N;
+  cd.I = d.I;
+  cd.H = d.H;
+  return cd;
+}
+
+CellDims check_cell_backward_args(const char* op, const Array* grad_h, const Array* grad_c, const Array& x,
+                                  const Array& hx, const Array& cx, const Array& w_ih, const Array& w_hh,
+                                  const Array* b_ih, const Array* b_hh) {
+  const CellDims cd = check_cell_args(op, x, hx, cx, w_ih, w_hh, b_ih, b_hh);
+  if (grad_h) check_shape(op, "grad_h", *grad_h, x, cd.state, "the shape of 'hx'");
+  if (grad_c) check_shape(op, "grad_c", *grad_c, x, cd.state, "the shape of 'cx'");
+  return cd;
+}
+
+}  // namespace lstm_detail
+
 LstmCellResult lstm_cell(const Array& x, const Array& hx, const Array& cx, const Array& w_ih,
                          const Array& w_hh, const Array* b_ih, const Array* b_hh) {
   Shape state;
@@ -468,10 +491,10 @@ LstmGrads lstm_cell_backward(const Array* grad_h, const Array* grad_c, const Arr
                              const Array& cx, const Array& w_ih, const Array& w_hh, const Array* b_ih,
                              const Array* b_hh) {
   const char* op = "lstm_cell_backward";
-  Shape state;
-  const Dims d = check_cell(op, x, hx, cx, w_ih, w_hh, b_ih, b_hh, &state);
-  if (grad_h) check_shape(op, "grad_h", *grad_h, x, state, "the shape of 'hx'");
-  if (grad_c) check_shape(op, "grad_c", *grad_c, x, state, "the shape of 'cx'");
+  const lstm_detail::CellDims cd =
+      lstm_detail::check_cell_backward_args(op, grad_h, grad_c, x, hx, cx, w_ih, w_hh, b_ih, b_hh);
+  const Dims d{1, cd.N, cd.I, cd.H};
+  const Shape& state = cd.state;
   const Held held = hold(x, hx, cx, w_ih, w_hh, b_ih, b_hh);
   // One step: the gradient of h is that step's "grad_y"; there is no later state.
   return sequence_backward(d, held, grad_h, nullptr, grad_c, x.shape, state, b_ih != nullptr,

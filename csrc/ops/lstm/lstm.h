@@ -39,6 +39,21 @@ LstmGrads lstm_backward(const Array* grad_y, const Array* grad_h, const Array* g
                         const Array& x, const Array& hx, const Array& cx, const Array& w_ih,
                         const Array& w_hh, const Array* b_ih, const Array* b_hh);
 
+// The cell's checks, shared with the CUDA test bindings (bind_cuda_lstm.cpp):
+// every operand's dtype and shape (messages name `op` and the argument).
+namespace lstm_detail {
+struct CellDims {
+  int64_t N = 0, I = 0, H = 0;
+  Shape state;  // (N, H), or (H,) for a 1-D x
+};
+CellDims check_cell_args(const char* op, const Array& x, const Array& hx, const Array& cx, const Array& w_ih,
+                         const Array& w_hh, const Array* b_ih, const Array* b_hh);
+// The same plus grad_h / grad_c (each may be null) of the state's shape.
+CellDims check_cell_backward_args(const char* op, const Array* grad_h, const Array* grad_c, const Array& x,
+                                  const Array& hx, const Array& cx, const Array& w_ih, const Array& w_hh,
+                                  const Array* b_ih, const Array* b_hh);
+}  // namespace lstm_detail
+
 // The fused element-wise passes over `rows` rows of `cols` hidden units
 // (of H). Rows are contiguous: gates rows of 4H ([i | f | g | o] blocks of H,
 // the pointer at unit 0 of the i block), the others rows of H.

@@ -21,13 +21,18 @@ const NmsKernels<T>& kernels() {
   else return active_nms_kernels_f64();
 }
 
-void check_boxes(const char* op, const char* arg, const Array& boxes) {
+}  // namespace
+
+// Shared with the CUDA test bindings (nms.h, namespace nms_detail).
+namespace nms_detail {
+
+static void check_boxes(const char* op, const char* arg, const Array& boxes) {
   check_float_cpu(op, arg, boxes);
   TFG_CHECK_VALUE(boxes.ndim() == 2 && boxes.shape[1] == 4, op, ": '", arg,
                   "' must have shape (N, 4) (rows x1, y1, x2, y2), got ", shape_str(boxes.shape));
 }
 
-void check_common(const char* op, const Array& boxes, const Array& scores, double iou_threshold) {
+void check_nms_args(const char* op, const Array& boxes, const Array& scores, double iou_threshold) {
   check_boxes(op, "boxes", boxes);
   check_float_cpu(op, "scores", scores);
   TFG_CHECK_TYPE(scores.dtype == boxes.dtype, op, ": 'scores' has dtype ", dtype_name(scores.dtype),
@@ -61,7 +66,7 @@ T kernel_threshold(double thr) {
 // usual sign-flip of the IEEE bits), sorted with their index by an LSD radix
 // sort, stable by construction.
 template <class T>
-auto score_key(T s) {
+static auto score_key(T s) {
   using K = std::conditional_t<std::is_same_v<T, float>, uint32_t, uint64_t>;
   constexpr K sign = K{1} << (8 * sizeof(K) - 1);
   if (std::isnan(s)) return K{0};
@@ -100,6 +105,25 @@ std::vector<int64_t> sort_by_score(const T* scores, int64_t n) {
   }
   return order;
 }
+
+void check_box_iou_args(const char* op, const Array& boxes1, const Array& boxes2) {
+  check_boxes(op, "boxes1", boxes1);
+  check_boxes(op, "boxes2", boxes2);
+  TFG_CHECK_TYPE(boxes1.dtype == boxes2.dtype, op, ": 'boxes1' has dtype ", dtype_name(boxes1.dtype),
+                 " but 'boxes2' has dtype ", dtype_name(boxes2.dtype), "; both must be the same");
+}
+
+template float kernel_threshold<float>(double);
+template double kernel_threshold<double>(double);
+template std::vector<int64_t> sort_by_score<float>(const float*, int64_t);
+template std::vector<int64_t> sort_by_score<double>(const double*, int64_t);
+
+}  // namespace nms_detail
+
+namespace {
+
+using nms_detail::kernel_threshold;
+using nms_detail::sort_by_score;
 
 // Boxes as padded columns, in the order given by `order` (positions into boxes).
 template <class T>
@@ -225,9 +249,11 @@ Array index_array(const std::vector<int64_t>& v) {
 
 }  // namespace
 
+using nms_detail::check_nms_args;
+
 Array nms(const Array& boxes_in, const Array& scores_in, double iou_threshold) {
   const char* op = "nms";
-  check_common(op, boxes_in, scores_in, iou_threshold);
+  check_nms_args(op, boxes_in, scores_in, iou_threshold);
   const int64_t n = boxes_in.shape[0];
   if (n == 0) return Array::empty({0}, DType::int64);
   const Array boxes = boxes_in.contiguous(), scores = scores_in.contiguous();
@@ -243,7 +269,7 @@ Array nms(const Array& boxes_in, const Array& scores_in, double iou_threshold) {
 Array batched_nms(const Array& boxes_in, const Array& scores_in, const Array& idxs_in,
                   double iou_threshold) {
   const char* op = "batched_nms";
-  check_common(op, boxes_in, scores_in, iou_threshold);
+  check_nms_args(op, boxes_in, scores_in, iou_threshold);
   TFG_CHECK_VALUE(idxs_in.device == boxes_in.device, op, ": 'idxs' is on ", idxs_in.device.str(),
                   " but 'boxes' is on ", boxes_in.device.str());
   TFG_CHECK_TYPE(idxs_in.dtype == DType::int64 || idxs_in.dtype == DType::int32, op,
@@ -295,10 +321,7 @@ Array batched_nms(const Array& boxes_in, const Array& scores_in, const Array& id
 
 Array box_iou(const Array& boxes1_in, const Array& boxes2_in) {
   const char* op = "box_iou";
-  check_boxes(op, "boxes1", boxes1_in);
-  check_boxes(op, "boxes2", boxes2_in);
-  TFG_CHECK_TYPE(boxes1_in.dtype == boxes2_in.dtype, op, ": 'boxes1' has dtype ", dtype_name(boxes1_in.dtype),
-                 " but 'boxes2' has dtype ", dtype_name(boxes2_in.dtype), "; both must be the same");
+  nms_detail::check_box_iou_args(op, boxes1_in, boxes2_in);
   const int64_t n = boxes1_in.shape[0], m = boxes2_in.shape[0];
   Array out = Array::empty({n, m}, boxes1_in.dtype);
   if (n == 0 || m == 0) return out;

@@ -3,6 +3,7 @@
 // (cpu/nms_kernel.cpp). Boxes are (N, 4) rows x1, y1, x2, y2.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "core/array.h"
 #include "dispatch/isa.h"
@@ -17,6 +18,21 @@ Array nms(const Array& boxes, const Array& scores, double iou_threshold);
 Array batched_nms(const Array& boxes, const Array& scores, const Array& idxs, double iou_threshold);
 // (N, M) IoU of every box of boxes1 with every box of boxes2.
 Array box_iou(const Array& boxes1, const Array& boxes2);
+
+// Pieces shared by nms.cpp and the CUDA test bindings (bind_cuda_nms.cpp).
+namespace nms_detail {
+// The checks of nms / batched_nms (boxes (N, 4), scores (N,) of its dtype,
+// iou_threshold in [0, 1]) and of box_iou; `op` names the op in messages.
+void check_nms_args(const char* op, const Array& boxes, const Array& scores, double iou_threshold);
+void check_box_iou_args(const char* op, const Array& boxes1, const Array& boxes2);
+// The T threshold t with (IoU in T) > t exactly when (double) IoU > iou_threshold
+// (Note [threshold in float] in nms.cpp).
+template <class T>
+T kernel_threshold(double iou_threshold);
+// Positions 0..n-1 in torch.sort(descending=True, stable=True) order (Note [score order]).
+template <class T>
+std::vector<int64_t> sort_by_score(const T* scores, int64_t n);
+}  // namespace nms_detail
 
 // Boxes as columns (structure of arrays); area = (x2 - x1) * (y2 - y1). The
 // kernels read whole vectors, so every column is readable up to its length
