@@ -85,17 +85,32 @@ template <class T>
 __global__ void __launch_bounds__(kThreads)
 max_backward_kernel(const PoolGeometry g, int64_t total, const T* grad_out, const int64_t* indices,
                     T* grad_x) {
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x; i < total;
-       i += static_cast<int64_t>(gridDim.x) * kThreads) {
+  // One element per thread, no grid-stride loop: with the loop ptxas keeps
+  // the window constants live across the 64-bit division calls of the next
+  // element and spills on sm_80.
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+  if (i < total) {
     const int64_t w = i % g.iw, h = i / g.iw % g.ih, plane = i / (g.iw * g.ih);
     const int64_t flat = h * g.iw + w, obase = plane * g.oh * g.ow;
     T acc = T(0);
-    covering(h, g.ph, g.kh, g.sh, g.dh, g.oh, [&](int64_t oy) {
-      covering(w, g.pw, g.kw, g.sw, g.dw, g.ow, [&](int64_t ox) {
-        const int64_t o = obase + oy * g.ow + ox;
+    // Note [32-bit window arithmetic]: covering() spelled out in int, which
+    // the launcher checked is wide enough: with int64 the divisions become
+    // calls and ptxas spills here.
+    const int hh = static_cast<int>(h), ww = static_cast<int>(w);
+    const int kh = static_cast<int>(g.kh), kw = static_cast<int>(g.kw), sh = static_cast<int>(g.sh),
+              sw = static_cast<int>(g.sw), dh = static_cast<int>(g.dh), dw = static_cast<int>(g.dw);
+    const int oh = static_cast<int>(g.oh), ow = static_cast<int>(g.ow);
+    for (int ky = kh - 1; ky >= 0; --ky) {
+      const int ny = hh + static_cast<int>(g.ph) - ky * dh;
+      if (ny < 0 || ny % sh != 0 || ny / sh >= oh) continue;
+      const int64_t orow = obase + static_cast<int64_t>(ny / sh) * ow;
+      for (int kx = kw - 1; kx >= 0; --kx) {
+        const int nx = ww + static_cast<int>(g.pw) - kx * dw;
+        if (nx < 0 || nx % sw != 0 || nx / sw >= ow) continue;
+        const int64_t o = orow + nx / sw;
         if (indices[o] == flat) acc += grad_out[o];
-      });
-    });
+      }
+    }
     grad_x[i] = acc;
   }
 }
@@ -217,7 +232,16 @@ void max_pool2d_backward(const PoolGeometry& g, int64_t planes, const T* grad_ou
   check_planes("cuda::max_pool2d_backward", g, planes);
   const int64_t total = planes * g.ih * g.iw;
   if (total == 0) return;
-  launch(max_backward_kernel<T>, dim3(grid_for(total)), dim3(kThreads), 0, stream, g, total, grad_out,
+  // Note [32-bit window arithmetic]: every window coordinate below 2^31.
+  constexpr int64_t kIntMax = 0x7fffffff;
+  TFG_CHECK_VALUE(g.ih + 2 * g.ph < kIntMax && g.iw + 2 * g.pw < kIntMax && g.kh * g.dh < kIntMax &&
+                      g.kw * g.dw < kIntMax && g.oh * g.sh < kIntMax && g.ow * g.sw < kIntMax,
+                  "cuda::max_pool2d_backward: the input plane ", g.ih, " x ", g.iw,
+                  " with this window is too large for the kernel's 32-bit window arithmetic");
+  const int64_t blocks = (total + kThreads - 1) / kThreads;
+  TFG_CHECK_VALUE(blocks <= kIntMax, "cuda::max_pool2d_backward: ", total,
+                  " input elements are too many for one launch");
+  launch(max_backward_kernel<T>, dim3(static_cast<unsigned>(blocks)), dim3(kThreads), 0, stream, g, total, grad_out,
          indices, grad_x);
 }
 
