@@ -6,66 +6,14 @@
 #include <string>
 
 #include "bindings/numpy_array.h"
+#include "bindings/pool_args.h"
 #include "ops/pooling/pooling.h"
 
 namespace py = pybind11;
 
 namespace tfg::bindings {
 
-namespace {
-
-std::string type_name(const py::handle& obj) {
-  return py::str(py::type::handle_of(obj).attr("__name__"));
-}
-
-// An int (anything with __index__ but bool), or nullopt when `obj` is not one.
-std::optional<int64_t> as_int(const py::handle& obj, const char* op, const char* name) {
-  if (py::isinstance<py::bool_>(obj) || !PyIndex_Check(obj.ptr())) return std::nullopt;
-  const auto index = py::reinterpret_steal<py::object>(PyNumber_Index(obj.ptr()));
-  if (!index) throw py::error_already_set();
-  int overflow = 0;
-  const long long v = PyLong_AsLongLongAndOverflow(index.ptr(), &overflow);
-  if (overflow)
-    throw ValueError(cat(op, ": '", name, "' holds ", std::string(py::str(index)),
-                         ", which does not fit in 64 bits"));
-  return static_cast<int64_t>(v);
-}
-
-// An int, or a tuple/list of ints; None gives an empty list when `none_ok`.
-IntList int_list(const py::handle& obj, const char* op, const char* name, bool none_ok = false) {
-  if (none_ok && obj.is_none()) return {};
-  if (auto v = as_int(obj, op, name)) return {*v};
-  if (py::isinstance<py::tuple>(obj) || py::isinstance<py::list>(obj)) {
-    IntList out;
-    for (const py::handle item : obj) {
-      auto v = as_int(item, op, name);
-      if (!v)
-        throw TypeError(cat(op, ": '", name, "' must be an int or a tuple of ints, got an element of type ",
-                            type_name(item)));
-      out.push_back(*v);
-    }
-    return out;
-  }
-  throw TypeError(cat(op, ": '", name, "' must be an int or a tuple of ints", none_ok ? " (or None)" : "",
-                      ", got ", type_name(obj)));
-}
-
-std::optional<int64_t> optional_int(const py::handle& obj, const char* op, const char* name) {
-  if (obj.is_none()) return std::nullopt;
-  if (auto v = as_int(obj, op, name)) return v;
-  throw TypeError(cat(op, ": '", name, "' must be an int or None, got ", type_name(obj)));
-}
-
-OutputSize output_size_arg(const py::handle& obj, const char* op) {
-  if (py::isinstance<py::tuple>(obj) || py::isinstance<py::list>(obj)) {
-    OutputSize out;
-    for (const py::handle item : obj) out.push_back(optional_int(item, op, "output_size"));
-    return out;
-  }
-  return {optional_int(obj, op, "output_size")};
-}
-
-}  // namespace
+using namespace pool_args;
 
 void bind_pooling(py::module_& m) {
   m.def("max_pool2d", [](const py::handle& x, const py::handle& kernel_size, const py::handle& stride,

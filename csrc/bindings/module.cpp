@@ -21,6 +21,9 @@ void bind_cuda_matmul(py::module_& m);
 void bind_cuda_nms(py::module_& m);
 void bind_cuda_attention(py::module_& m);
 void bind_cuda_lstm(py::module_& m);
+void bind_cuda_softmax(py::module_& m);
+void bind_cuda_cross_entropy(py::module_& m);
+void bind_cuda_pooling(py::module_& m);
 #endif
 #if defined(TFG_CUDA_EMULATION)
 void bind_simt_selftest(py::module_& m);
@@ -52,6 +55,9 @@ PYBIND11_MODULE(_C, m) {
   tfg::bindings::bind_cuda_nms(m);
   tfg::bindings::bind_cuda_attention(m);
   tfg::bindings::bind_cuda_lstm(m);
+  tfg::bindings::bind_cuda_softmax(m);
+  tfg::bindings::bind_cuda_cross_entropy(m);
+  tfg::bindings::bind_cuda_pooling(m);
 #endif
 #if defined(TFG_CUDA_EMULATION)
   tfg::bindings::bind_simt_selftest(m);

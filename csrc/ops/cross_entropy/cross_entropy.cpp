@@ -21,18 +21,9 @@ Reduction parse_reduction(const char* op, const std::string& name) {
   return Reduction::none;
 }
 
-namespace {
-
-// The validated, C-contiguous operands and what the kernels need besides.
-struct Prepared {
-  Array x, t, w;             // input, int64 targets, weight (null data when absent)
-  ReduceLayout l;            // (N, C, inner), or (1, C, 1) for an unbatched input
-  double denom = 0;          // the mean's denominator: sum of w[t] over kept targets
-  double weight_sum = 0;     // sum of all w (C without weights)
-};
-
-Prepared prepare(const char* op, const Array& input, const Array& target, const Array* weight,
-                 int64_t ignore_index, double label_smoothing) {
+CrossEntropyPrepared prepare_cross_entropy(const char* op, const Array& input, const Array& target,
+                                           const Array* weight, int64_t ignore_index,
+                                           double label_smoothing) {
   check_float_cpu(op, "input", input);
   TFG_CHECK_VALUE(input.ndim() >= 1, op, ": 'input' must have shape (C,) or (N, C, ...), got shape ",
                   shape_str(input.shape));
@@ -58,7 +49,7 @@ Prepared prepare(const char* op, const Array& input, const Array& target, const 
   TFG_CHECK_VALUE(label_smoothing >= 0.0 && label_smoothing <= 1.0, op,
                   ": 'label_smoothing' must be in [0, 1], got ", label_smoothing);
 
-  Prepared p;
+  CrossEntropyPrepared p;
   p.l = reduce_layout(input.shape, input.ndim() == 1 ? 0 : 1);
   p.x = input.contiguous();
   if (weight) p.w = weight->contiguous();
@@ -91,6 +82,24 @@ Prepared prepare(const char* op, const Array& input, const Array& target, const 
   return p;
 }
 
+void check_cross_entropy_grad_output(const char* op, const Array& grad_output, const Array& input,
+                                     const Array& target, Reduction reduction) {
+  TFG_CHECK_VALUE(grad_output.device.kind == Device::cpu, op, ": argument 'grad_output' is on ",
+                  grad_output.device.str(), "; only cpu is supported by this build");
+  TFG_CHECK_TYPE(grad_output.dtype == input.dtype, op, ": 'grad_output' has dtype ",
+                 dtype_name(grad_output.dtype), " but 'input' has dtype ", dtype_name(input.dtype),
+                 "; both must be the same");
+  const Shape go_shape = reduction == Reduction::none ? target.shape : Shape{};
+  TFG_CHECK_VALUE(grad_output.shape == go_shape, op, ": 'grad_output' has shape ",
+                  shape_str(grad_output.shape), " but reduction='",
+                  reduction == Reduction::none ? "none" : reduction == Reduction::mean ? "mean" : "sum",
+                  "' needs shape ", shape_str(go_shape));
+}
+
+namespace {
+
+using Prepared = CrossEntropyPrepared;
+
 template <class T>
 const CrossEntropyKernels<T>& kernels() {
   if constexpr (std::is_same_v<T, float>) return active_cross_entropy_kernels_f32();
@@ -112,7 +121,7 @@ CrossEntropyParams<T> params(const Prepared& p, int64_t ignore_index, double lab
 Array cross_entropy(const Array& input, const Array& target, const Array* weight, int64_t ignore_index,
                     Reduction reduction, double label_smoothing) {
   const char* op = "cross_entropy";
-  const Prepared p = prepare(op, input, target, weight, ignore_index, label_smoothing);
+  const Prepared p = prepare_cross_entropy(op, input, target, weight, ignore_index, label_smoothing);
   const ReduceLayout& l = p.l;
   Array out = Array::empty(reduction == Reduction::none ? target.shape : Shape{}, input.dtype);
   TFG_DISPATCH_FLOATING(input.dtype, op, [&] {
@@ -151,17 +160,8 @@ Array cross_entropy_backward(const Array& grad_output, const Array& input, const
                              const Array* weight, int64_t ignore_index, Reduction reduction,
                              double label_smoothing) {
   const char* op = "cross_entropy_backward";
-  const Prepared p = prepare(op, input, target, weight, ignore_index, label_smoothing);
-  TFG_CHECK_VALUE(grad_output.device.kind == Device::cpu, op, ": argument 'grad_output' is on ",
-                  grad_output.device.str(), "; only cpu is supported by this build");
-  TFG_CHECK_TYPE(grad_output.dtype == input.dtype, op, ": 'grad_output' has dtype ",
-                 dtype_name(grad_output.dtype), " but 'input' has dtype ", dtype_name(input.dtype),
-                 "; both must be the same");
-  const Shape go_shape = reduction == Reduction::none ? target.shape : Shape{};
-  TFG_CHECK_VALUE(grad_output.shape == go_shape, op, ": 'grad_output' has shape ",
-                  shape_str(grad_output.shape), " but reduction='",
-                  reduction == Reduction::none ? "none" : reduction == Reduction::mean ? "mean" : "sum",
-                  "' needs shape ", shape_str(go_shape));
+  const Prepared p = prepare_cross_entropy(op, input, target, weight, ignore_index, label_smoothing);
+  check_cross_entropy_grad_output(op, grad_output, input, target, reduction);
   const ReduceLayout& l = p.l;
   Array gx = Array::empty(input.shape, input.dtype);
   if (gx.numel() == 0) return gx;

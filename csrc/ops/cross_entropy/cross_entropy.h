@@ -8,6 +8,7 @@
 
 #include "core/array.h"
 #include "dispatch/isa.h"
+#include "ops/softmax/layout.h"
 
 namespace tfg {
 
@@ -23,6 +24,22 @@ Array cross_entropy(const Array& input, const Array& target, const Array* weight
 Array cross_entropy_backward(const Array& grad_output, const Array& input, const Array& target,
                              const Array* weight, int64_t ignore_index, Reduction reduction,
                              double label_smoothing);
+
+// The argument checks and target validation of the entries above (also used
+// by the CUDA test binding): the validated, C-contiguous operands and what
+// the kernels need besides. Throws TypeError / ValueError naming `op`.
+struct CrossEntropyPrepared {
+  Array x, t, w;             // input, int64 targets, weight (null data when absent)
+  ReduceLayout l;            // (N, C, inner), or (1, C, 1) for an unbatched input
+  double denom = 0;          // the mean's denominator: sum of w[t] over kept targets
+  double weight_sum = 0;     // sum of all w (C without weights)
+};
+CrossEntropyPrepared prepare_cross_entropy(const char* op, const Array& input, const Array& target,
+                                           const Array* weight, int64_t ignore_index,
+                                           double label_smoothing);
+// grad_output: on the CPU, input's dtype, () or (for 'none') the target's shape.
+void check_cross_entropy_grad_output(const char* op, const Array& grad_output, const Array& input,
+                                     const Array& target, Reduction reduction);
 
 // What the kernels need besides the data. For a row with target t != ignore_index
 // and log-probabilities lp = log_softmax(x):

@@ -115,6 +115,44 @@ void check_grad_output(const char* op, const Array& grad_output, const Array& x,
 }
 
 
+}  // namespace
+
+PoolGeometry max_pool2d_geometry(const char* op, const Array& x, const IntList& kernel_size,
+                                 const IntList& stride, const IntList& padding, const IntList& dilation,
+                                 bool ceil_mode) {
+  check_pool_input(op, x, false);
+  return window_geometry(op, x, kernel_size, stride, padding, dilation, ceil_mode);
+}
+
+void check_pool_grad_output(const char* op, const Array& grad_output, const Array& x, const PoolGeometry& g) {
+  check_grad_output(op, grad_output, x, g);
+}
+
+void check_max_pool_indices(const char* op, const Array& indices, const Array& grad_output) {
+  TFG_CHECK_VALUE(indices.device.kind == Device::cpu, op, ": argument 'indices' is on ",
+                  indices.device.str(), "; only cpu is supported by this build");
+  TFG_CHECK_TYPE(indices.dtype == DType::int64, op, ": 'indices' must have dtype int64, got ",
+                 dtype_name(indices.dtype));
+  TFG_CHECK_VALUE(indices.shape == grad_output.shape, op, ": 'indices' must have the output's shape ",
+                  shape_str(grad_output.shape), ", got ", shape_str(indices.shape));
+}
+
+void check_max_pool_index_range(const char* op, const Array& indices, const PoolGeometry& g) {
+  const int64_t* ip = indices.ptr<int64_t>();
+  const int64_t n = indices.numel(), in = g.ih * g.iw;
+  int64_t i = 0;
+  while (i < n && ip[i] >= -1 && ip[i] < in) ++i;
+  if (i == n) return;
+  throw ValueError(cat(op, ": 'indices' holds ", ip[i], " at flat position ", i,
+                       "; entries must index the input plane of ", g.ih, " x ", g.iw,
+                       " elements, in [0, ", in, ") (or -1 for an empty window)"));
+}
+
+int64_t pool_planes(const Array& x) { return planes_of(x); }
+Shape pool_out_shape(const Array& x, int64_t oh, int64_t ow) { return out_shape(x, oh, ow); }
+
+namespace {
+
 // Note [plane runs]: work items are runs of whole planes, each of roughly
 // kItemElements input + output elements (a few tens of microseconds), but
 // never so long that the items number fewer than about four per thread.
@@ -160,8 +198,7 @@ std::pair<Array, Array> max_pool2d(const Array& x_in, const IntList& kernel_size
                                    const IntList& padding, const IntList& dilation, bool ceil_mode,
                                    bool return_indices) {
   const char* op = "max_pool2d";
-  check_pool_input(op, x_in, false);
-  const PoolGeometry g = window_geometry(op, x_in, kernel_size, stride, padding, dilation, ceil_mode);
+  const PoolGeometry g = max_pool2d_geometry(op, x_in, kernel_size, stride, padding, dilation, ceil_mode);
   const Array x = x_in.contiguous();
   Array out = Array::empty(out_shape(x, g.oh, g.ow), x.dtype);
   Array ind;
@@ -183,18 +220,11 @@ Array max_pool2d_backward(const Array& grad_output_in, const Array& x_in, const 
                           const IntList& stride, const IntList& padding, const IntList& dilation,
                           bool ceil_mode, const Array* indices_in) {
   const char* op = "max_pool2d_backward";
-  check_pool_input(op, x_in, false);
-  const PoolGeometry g = window_geometry(op, x_in, kernel_size, stride, padding, dilation, ceil_mode);
+  const PoolGeometry g = max_pool2d_geometry(op, x_in, kernel_size, stride, padding, dilation, ceil_mode);
   check_grad_output(op, grad_output_in, x_in, g);
   Array indices;
   if (indices_in) {
-    TFG_CHECK_VALUE(indices_in->device.kind == Device::cpu, op, ": argument 'indices' is on ",
-                    indices_in->device.str(), "; only cpu is supported by this build");
-    TFG_CHECK_TYPE(indices_in->dtype == DType::int64, op, ": 'indices' must have dtype int64, got ",
-                   dtype_name(indices_in->dtype));
-    TFG_CHECK_VALUE(indices_in->shape == grad_output_in.shape, op,
-                    ": 'indices' must have the output's shape ", shape_str(grad_output_in.shape),
-                    ", got ", shape_str(indices_in->shape));
+    check_max_pool_indices(op, *indices_in, grad_output_in);
     indices = indices_in->contiguous();
   }
   // With indices, x only gives the shape: no copy of an odd layout.
@@ -215,23 +245,14 @@ Array max_pool2d_backward(const Array& grad_output_in, const Array& x_in, const 
         bad.store(true);
     });
   });
-  if (bad.load()) {
-    const int64_t* ip = indices.ptr<int64_t>();
-    const int64_t n = indices.numel();
-    int64_t i = 0;
-    while (i < n && ip[i] >= -1 && ip[i] < in) ++i;
-    throw ValueError(cat(op, ": 'indices' holds ", ip[i], " at flat position ", i,
-                         "; entries must index the input plane of ", g.ih, " x ", g.iw,
-                         " elements, in [0, ", in, ") (or -1 for an empty window)"));
-  }
+  if (bad.load()) check_max_pool_index_range(op, indices, g);
   return grad_x;
 }
 
-namespace {
-
-PoolGeometry avg_geometry(const char* op, const Array& x, const IntList& kernel_size,
-                          const IntList& stride, const IntList& padding, bool ceil_mode,
-                          bool count_include_pad, std::optional<int64_t> divisor_override) {
+PoolGeometry avg_pool2d_geometry(const char* op, const Array& x, const IntList& kernel_size,
+                                 const IntList& stride, const IntList& padding, bool ceil_mode,
+                                 bool count_include_pad, std::optional<int64_t> divisor_override) {
+  check_pool_input(op, x, false);
   PoolGeometry g = window_geometry(op, x, kernel_size, stride, padding, {1}, ceil_mode);
   if (divisor_override) {
     TFG_CHECK_VALUE(*divisor_override != 0, op, ": 'divisor_override' must not be zero");
@@ -241,14 +262,11 @@ PoolGeometry avg_geometry(const char* op, const Array& x, const IntList& kernel_
   return g;
 }
 
-}  // namespace
-
 Array avg_pool2d(const Array& x_in, const IntList& kernel_size, const IntList& stride,
                  const IntList& padding, bool ceil_mode, bool count_include_pad,
                  std::optional<int64_t> divisor_override) {
   const char* op = "avg_pool2d";
-  check_pool_input(op, x_in, false);
-  const PoolGeometry g = avg_geometry(op, x_in, kernel_size, stride, padding, ceil_mode,
+  const PoolGeometry g = avg_pool2d_geometry(op, x_in, kernel_size, stride, padding, ceil_mode,
                                       count_include_pad, divisor_override);
   const Array x = x_in.contiguous();
   Array out = Array::empty(out_shape(x, g.oh, g.ow), x.dtype);
@@ -263,8 +281,7 @@ Array avg_pool2d_backward(const Array& grad_output_in, const Array& x, const Int
                           const IntList& stride, const IntList& padding, bool ceil_mode,
                           bool count_include_pad, std::optional<int64_t> divisor_override) {
   const char* op = "avg_pool2d_backward";
-  check_pool_input(op, x, false);
-  const PoolGeometry g = avg_geometry(op, x, kernel_size, stride, padding, ceil_mode,
+  const PoolGeometry g = avg_pool2d_geometry(op, x, kernel_size, stride, padding, ceil_mode,
                                       count_include_pad, divisor_override);
   check_grad_output(op, grad_output_in, x, g);
   const Array grad_output = grad_output_in.contiguous();
@@ -276,9 +293,8 @@ Array avg_pool2d_backward(const Array& grad_output_in, const Array& x, const Int
   return grad_x;
 }
 
-namespace {
-
-PoolGeometry adaptive_geometry(const char* op, const Array& x, const OutputSize& output_size) {
+PoolGeometry adaptive_avg_pool2d_geometry(const char* op, const Array& x, const OutputSize& output_size) {
+  check_pool_input(op, x, true);
   TFG_CHECK_VALUE(output_size.size() == 1 || output_size.size() == 2, op,
                   ": 'output_size' must be an int or a pair, got ", output_size.size(), " entries");
   PoolGeometry g;
@@ -292,12 +308,9 @@ PoolGeometry adaptive_geometry(const char* op, const Array& x, const OutputSize&
   return g;
 }
 
-}  // namespace
-
 Array adaptive_avg_pool2d(const Array& x_in, const OutputSize& output_size) {
   const char* op = "adaptive_avg_pool2d";
-  check_pool_input(op, x_in, true);
-  const PoolGeometry g = adaptive_geometry(op, x_in, output_size);
+  const PoolGeometry g = adaptive_avg_pool2d_geometry(op, x_in, output_size);
   const Array x = x_in.contiguous();
   Array out = Array::empty(out_shape(x, g.oh, g.ow), x.dtype);
   if (out.numel() == 0) return out;
@@ -311,8 +324,7 @@ Array adaptive_avg_pool2d(const Array& x_in, const OutputSize& output_size) {
 Array adaptive_avg_pool2d_backward(const Array& grad_output_in, const Array& x,
                                    const OutputSize& output_size) {
   const char* op = "adaptive_avg_pool2d_backward";
-  check_pool_input(op, x, true);
-  const PoolGeometry g = adaptive_geometry(op, x, output_size);
+  const PoolGeometry g = adaptive_avg_pool2d_geometry(op, x, output_size);
   check_grad_output(op, grad_output_in, x, g);
   const Array grad_output = grad_output_in.contiguous();
   if (g.oh == 0 || g.ow == 0) return Array::zeros(x.shape, x.dtype);

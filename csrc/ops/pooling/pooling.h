@@ -51,6 +51,27 @@ struct PoolGeometry {
   bool count_include_pad = true;
 };
 
+// The argument checks of the entries above, with PyTorch's shape rules (also
+// used by the CUDA test binding): each checks x and the options and returns
+// the validated geometry; TypeError / ValueError naming `op`.
+PoolGeometry max_pool2d_geometry(const char* op, const Array& x, const IntList& kernel_size,
+                                 const IntList& stride, const IntList& padding, const IntList& dilation,
+                                 bool ceil_mode);
+PoolGeometry avg_pool2d_geometry(const char* op, const Array& x, const IntList& kernel_size,
+                                 const IntList& stride, const IntList& padding, bool ceil_mode,
+                                 bool count_include_pad, std::optional<int64_t> divisor_override);
+PoolGeometry adaptive_avg_pool2d_geometry(const char* op, const Array& x, const OutputSize& output_size);
+// grad_output: x's dtype, the output's shape.
+void check_pool_grad_output(const char* op, const Array& grad_output, const Array& x, const PoolGeometry& g);
+// indices of max_pool2d_backward: on the CPU, int64, grad_output's shape.
+void check_max_pool_indices(const char* op, const Array& indices, const Array& grad_output);
+// Throws ValueError naming the first entry of the C-contiguous `indices`
+// outside [-1, ih * iw); returns when there is none.
+void check_max_pool_index_range(const char* op, const Array& indices, const PoolGeometry& g);
+// N * C (or C) planes of x, and the output shape for an oh x ow output.
+int64_t pool_planes(const Array& x);
+Shape pool_out_shape(const Array& x, int64_t oh, int64_t ow);
+
 // Per-ISA kernels. Each processes `planes` consecutive planes: input planes of
 // ih * iw elements at x, output planes of oh * ow at out (and indices), all
 // C-contiguous. Indices are flat within the input plane (h * iw + w), -1 for a

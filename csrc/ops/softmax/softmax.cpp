@@ -21,6 +21,23 @@ void check_like(const char* op, const char* arg, const Array& a, const Array& x)
                   " but 'x' has shape ", shape_str(x.shape), "; they must be equal");
 }
 
+}  // namespace
+
+int64_t check_softmax_args(const char* op, const Array& x, int64_t dim) {
+  check_float_cpu(op, "x", x);
+  return wrap_dim(op, dim, x);
+}
+
+int64_t check_softmax_backward_args(const char* op, const Array& grad_output, const Array& x,
+                                    int64_t dim, const Array* output) {
+  check_float_cpu(op, "x", x);
+  check_like(op, "grad_output", grad_output, x);
+  if (output) check_like(op, "output", *output, x);
+  return wrap_dim(op, dim, x);
+}
+
+namespace {
+
 template <class T>
 const SoftmaxKernels<T>& kernels() {
   if constexpr (std::is_same_v<T, float>) return active_softmax_kernels_f32();
@@ -28,8 +45,7 @@ const SoftmaxKernels<T>& kernels() {
 }
 
 Array forward(const char* op, const Array& x_in, int64_t dim, bool log) {
-  check_float_cpu(op, "x", x_in);
-  dim = wrap_dim(op, dim, x_in);
+  dim = check_softmax_args(op, x_in, dim);
   Array out = Array::empty(x_in.shape, x_in.dtype);
   if (out.numel() == 0) return out;
   const Array x = x_in.contiguous();
@@ -56,10 +72,7 @@ Array forward(const char* op, const Array& x_in, int64_t dim, bool log) {
 
 Array backward(const char* op, const Array& g_in, const Array& x_in, int64_t dim,
                const Array* y_in, bool log) {
-  check_float_cpu(op, "x", x_in);
-  check_like(op, "grad_output", g_in, x_in);
-  if (y_in) check_like(op, "output", *y_in, x_in);
-  dim = wrap_dim(op, dim, x_in);
+  dim = check_softmax_backward_args(op, g_in, x_in, dim, y_in);
   Array out = Array::empty(x_in.shape, x_in.dtype);
   if (out.numel() == 0) return out;
   const Array g = g_in.contiguous();

@@ -17,6 +17,13 @@ Array log_softmax(const Array& x, int64_t dim);
 Array softmax_backward(const Array& grad_output, const Array& x, int64_t dim, const Array* output);
 Array log_softmax_backward(const Array& grad_output, const Array& x, int64_t dim, const Array* output);
 
+// The argument checks of the entries above (also used by the CUDA test
+// binding): float dtypes on the CPU, grad_output / output like x, dim in
+// range. Return dim wrapped to [0, max(ndim, 1)).
+int64_t check_softmax_args(const char* op, const Array& x, int64_t dim);
+int64_t check_softmax_backward_args(const char* op, const Array& grad_output, const Array& x,
+                                    int64_t dim, const Array* output);
+
 // The kernels see a C-contiguous tensor as (outer, n, inner) with the softmax
 // along n. Rows: inner == 1, `rows` rows of n contiguous elements. Columns:
 // inner > 1, one (n, inner) slice, columns [0, cols) of it starting at the

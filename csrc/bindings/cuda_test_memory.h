@@ -1,0 +1,54 @@
+// Device memory for the CUDA test bindings (bind_cuda_softmax.cpp and
+// friends; compiled only with the CUDA backend or the SIMT emulation): an
+// owning device buffer, a stream of its own, and copies of C-contiguous host
+// Arrays to and from the device. Errors throw (TFG_CUDA_CHECK).
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+
+#include "core/array.h"
+#include "cuda/cuda_check.h"
+
+namespace tfg::bindings::cuda_test {
+
+struct DeviceBuffer {
+  void* p = nullptr;
+  DeviceBuffer() = default;
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  ~DeviceBuffer() { if (p) cudaFree(p); }
+  template <class T> T* get() const { return static_cast<T*>(p); }
+};
+
+struct Stream {
+  cudaStream_t s = nullptr;
+  Stream() { TFG_CUDA_CHECK(cudaStreamCreate(&s)); }
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+  ~Stream() { cudaStreamDestroy(s); }
+};
+
+// Allocates `bytes` (nothing for 0: p stays null).
+inline void allocate(DeviceBuffer& buf, size_t bytes) {
+  if (bytes) TFG_CUDA_CHECK(cudaMalloc(&buf.p, bytes));
+}
+
+// Copies a C-contiguous copy of `a` (elements of `elem` bytes) to a new device buffer.
+inline void upload(const Array& a, size_t elem, DeviceBuffer& buf, cudaStream_t stream) {
+  const Array c = a.contiguous();
+  const size_t bytes = static_cast<size_t>(c.numel()) * elem;
+  allocate(buf, bytes);
+  if (bytes) TFG_CUDA_CHECK(cudaMemcpyAsync(buf.p, c.data, bytes, cudaMemcpyHostToDevice, stream));
+  // The copy reads host memory that `c` may own: wait before it goes away.
+  TFG_CUDA_CHECK(cudaStreamSynchronize(stream));
+}
+
+// Copies device memory into the C-contiguous host Array `out` and waits.
+inline void download(const DeviceBuffer& buf, size_t elem, Array& out, cudaStream_t stream) {
+  const size_t bytes = static_cast<size_t>(out.numel()) * elem;
+  if (bytes) TFG_CUDA_CHECK(cudaMemcpyAsync(out.data, buf.p, bytes, cudaMemcpyDeviceToHost, stream));
+  TFG_CUDA_CHECK(cudaStreamSynchronize(stream));
+}
+
+}  // namespace tfg::bindings::cuda_test
