@@ -16,7 +16,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "bindings/cuda_test_util.h"
+#include "bindings/cuda_test_memory.h"
 #include "bindings/numpy_array.h"
 #include "core/error.h"
 #include "cuda/cuda_info.h"
@@ -97,9 +97,9 @@ void forward(const Problem& pr, Array& out, Array& lse) {
   Stream stream;
   DeviceProblem<T> d(pr, stream.s);
   DeviceBuffer dout(sizeof(T) * static_cast<size_t>(out.numel())), dlse(sizeof(T) * static_cast<size_t>(lse.numel()));
-  cuda::attention_forward<T>(d.p, dout.as<T>(), dlse.as<T>(), stream.s);
-  download(out.ptr<T>(), dout.as<T>(), static_cast<size_t>(out.numel()), stream.s);
-  download(lse.ptr<T>(), dlse.as<T>(), static_cast<size_t>(lse.numel()), stream.s);
+  cuda::attention_forward<T>(d.p, dout.get<T>(), dlse.get<T>(), stream.s);
+  download(out.ptr<T>(), dout.get<T>(), static_cast<size_t>(out.numel()), stream.s);
+  download(lse.ptr<T>(), dlse.get<T>(), static_cast<size_t>(lse.numel()), stream.s);
   TFG_CUDA_CHECK(cudaStreamSynchronize(stream.s));
 }
 
@@ -133,11 +133,11 @@ AttentionGrads backward(const Problem& pr, const Array& q, const Array& k, const
   const T* pdout = upload(dout_h.ptr<T>(), no, ddout, stream.s);
   const T* po = upload(o.ptr<T>(), no, dout_o, stream.s);
   const T* plse = upload(lse.ptr<T>(), nl, dlse, stream.s);
-  cuda::attention_backward<T>(d.p, pdout, po, plse, delta.as<T>(), dq.as<T>(), dk.as<T>(), dv.as<T>(), stream.s);
+  cuda::attention_backward<T>(d.p, pdout, po, plse, delta.get<T>(), dq.get<T>(), dk.get<T>(), dv.get<T>(), stream.s);
   std::vector<T> hq(nq), hk(nk), hv(nv);
-  download(hq.data(), dq.as<T>(), nq, stream.s);
-  download(hk.data(), dk.as<T>(), nk, stream.s);
-  download(hv.data(), dv.as<T>(), nv, stream.s);
+  download(hq.data(), dq.get<T>(), nq, stream.s);
+  download(hk.data(), dk.get<T>(), nk, stream.s);
+  download(hv.data(), dv.get<T>(), nv, stream.s);
   TFG_CUDA_CHECK(cudaStreamSynchronize(stream.s));
   sum_into(g.grad_q, hq, pr.qi, pr.L * pr.E);
   sum_into(g.grad_k, hk, pr.ki, pr.S * pr.E);

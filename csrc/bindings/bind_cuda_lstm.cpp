@@ -9,7 +9,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "bindings/cuda_test_util.h"
+#include "bindings/cuda_test_memory.h"
 #include "bindings/numpy_array.h"
 #include "core/error.h"
 #include "cuda/cuda_info.h"
@@ -81,9 +81,9 @@ void forward(const Operands& a, const lstm_detail::CellDims& d, Array& h, Array&
   Stream stream;
   Device<T> dev(a, d, stream.s);
   DeviceBuffer gates(bytes<T>(d.N * 4 * d.H)), dh(bytes<T>(d.N * d.H)), dc(bytes<T>(d.N * d.H));
-  cuda::lstm_cell_forward<T>(dev.p, gates.as<T>(), dh.as<T>(), dc.as<T>(), stream.s);
-  download(h.ptr<T>(), dh.as<T>(), static_cast<size_t>(d.N * d.H), stream.s);
-  download(c.ptr<T>(), dc.as<T>(), static_cast<size_t>(d.N * d.H), stream.s);
+  cuda::lstm_cell_forward<T>(dev.p, gates.get<T>(), dh.get<T>(), dc.get<T>(), stream.s);
+  download(h.ptr<T>(), dh.get<T>(), static_cast<size_t>(d.N * d.H), stream.s);
+  download(c.ptr<T>(), dc.get<T>(), static_cast<size_t>(d.N * d.H), stream.s);
   TFG_CUDA_CHECK(cudaStreamSynchronize(stream.s));
 }
 
@@ -98,8 +98,8 @@ LstmGrads backward(const Array* grad_h, const Array* grad_c, const Operands& a, 
   DeviceBuffer gates(bytes<T>(N * 4 * H)), c(bytes<T>(N * H)), dx(bytes<T>(N * I)), dhx(bytes<T>(N * H)),
       dcx(bytes<T>(N * H)), dwi(bytes<T>(4 * H * I)), dwh(bytes<T>(4 * H * H)), db(bytes<T>(4 * H));
   const bool any_bias = a.b_ih.present || a.b_hh.present;
-  cuda::lstm_cell_backward<T>(dev.p, gh, gc, gates.as<T>(), c.as<T>(), dx.as<T>(), dhx.as<T>(), dcx.as<T>(),
-                              dwi.as<T>(), dwh.as<T>(), any_bias ? db.as<T>() : nullptr, stream.s);
+  cuda::lstm_cell_backward<T>(dev.p, gh, gc, gates.get<T>(), c.get<T>(), dx.get<T>(), dhx.get<T>(), dcx.get<T>(),
+                              dwi.get<T>(), dwh.get<T>(), any_bias ? db.get<T>() : nullptr, stream.s);
   LstmGrads g;
   g.grad_x = Array::empty(a.x.shape, dtype_of<T>());
   g.grad_hx = Array::empty(d.state, dtype_of<T>());
@@ -107,12 +107,12 @@ LstmGrads backward(const Array* grad_h, const Array* grad_c, const Operands& a, 
   g.grad_w_ih = Array::empty({4 * H, I}, dtype_of<T>());
   g.grad_w_hh = Array::empty({4 * H, H}, dtype_of<T>());
   Array gb = Array::empty({4 * H}, dtype_of<T>());
-  download(g.grad_x.ptr<T>(), dx.as<T>(), static_cast<size_t>(N * I), stream.s);
-  download(g.grad_hx.ptr<T>(), dhx.as<T>(), static_cast<size_t>(N * H), stream.s);
-  download(g.grad_cx.ptr<T>(), dcx.as<T>(), static_cast<size_t>(N * H), stream.s);
-  download(g.grad_w_ih.ptr<T>(), dwi.as<T>(), static_cast<size_t>(4 * H * I), stream.s);
-  download(g.grad_w_hh.ptr<T>(), dwh.as<T>(), static_cast<size_t>(4 * H * H), stream.s);
-  if (any_bias) download(gb.ptr<T>(), db.as<T>(), static_cast<size_t>(4 * H), stream.s);
+  download(g.grad_x.ptr<T>(), dx.get<T>(), static_cast<size_t>(N * I), stream.s);
+  download(g.grad_hx.ptr<T>(), dhx.get<T>(), static_cast<size_t>(N * H), stream.s);
+  download(g.grad_cx.ptr<T>(), dcx.get<T>(), static_cast<size_t>(N * H), stream.s);
+  download(g.grad_w_ih.ptr<T>(), dwi.get<T>(), static_cast<size_t>(4 * H * I), stream.s);
+  download(g.grad_w_hh.ptr<T>(), dwh.get<T>(), static_cast<size_t>(4 * H * H), stream.s);
+  if (any_bias) download(gb.ptr<T>(), db.get<T>(), static_cast<size_t>(4 * H), stream.s);
   TFG_CUDA_CHECK(cudaStreamSynchronize(stream.s));
   g.has_b_ih = a.b_ih.present;
   g.has_b_hh = a.b_hh.present;

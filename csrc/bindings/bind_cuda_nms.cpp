@@ -10,7 +10,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "bindings/cuda_test_util.h"
+#include "bindings/cuda_test_memory.h"
 #include "bindings/numpy_array.h"
 #include "core/error.h"
 #include "cuda/cuda_info.h"
@@ -42,9 +42,9 @@ Array run_nms(const Array& boxes, const Array& scores, double iou_threshold) {
   Stream stream;
   DeviceBuffer dboxes, dmask(static_cast<size_t>(n * words) * sizeof(uint64_t));
   const T* db = upload(sorted.data(), sorted.size(), dboxes, stream.s);
-  cuda::nms_mask<T>(db, n, nms_detail::kernel_threshold<T>(iou_threshold), dmask.as<uint64_t>(), stream.s);
+  cuda::nms_mask<T>(db, n, nms_detail::kernel_threshold<T>(iou_threshold), dmask.get<uint64_t>(), stream.s);
   std::vector<uint64_t> mask(static_cast<size_t>(n * words));
-  download(mask.data(), dmask.as<uint64_t>(), mask.size(), stream.s);
+  download(mask.data(), dmask.get<uint64_t>(), mask.size(), stream.s);
   TFG_CUDA_CHECK(cudaStreamSynchronize(stream.s));
   std::vector<uint64_t> removed(static_cast<size_t>(words), 0);
   std::vector<int64_t> keep;
@@ -68,8 +68,8 @@ Array run_box_iou(const Array& b1, const Array& b2) {
   DeviceBuffer d1, d2, dout(static_cast<size_t>(n * m) * sizeof(T));
   const T* p1 = upload(b1.ptr<T>(), static_cast<size_t>(4 * n), d1, stream.s);
   const T* p2 = upload(b2.ptr<T>(), static_cast<size_t>(4 * m), d2, stream.s);
-  cuda::box_iou<T>(p1, n, p2, m, dout.as<T>(), stream.s);
-  download(out.ptr<T>(), dout.as<T>(), static_cast<size_t>(n * m), stream.s);
+  cuda::box_iou<T>(p1, n, p2, m, dout.get<T>(), stream.s);
+  download(out.ptr<T>(), dout.get<T>(), static_cast<size_t>(n * m), stream.s);
   TFG_CUDA_CHECK(cudaStreamSynchronize(stream.s));
   return out;
 }

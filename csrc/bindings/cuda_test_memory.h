@@ -1,7 +1,7 @@
-// Device memory for the CUDA test bindings (bind_cuda_softmax.cpp and
-// friends; compiled only with the CUDA backend or the SIMT emulation): an
-// owning device buffer, a stream of its own, and copies of C-contiguous host
-// Arrays to and from the device. Errors throw (TFG_CUDA_CHECK).
+// Device memory for the CUDA test bindings (bind_cuda_<op>.cpp; compiled only
+// with the CUDA backend or the SIMT emulation): an owning device buffer, a
+// stream of its own, and copies to and from the device of C-contiguous host
+// Arrays or plain element ranges. Errors throw (TFG_CUDA_CHECK).
 #pragma once
 #include <cuda_runtime_api.h>
 
@@ -15,6 +15,9 @@ namespace tfg::bindings::cuda_test {
 struct DeviceBuffer {
   void* p = nullptr;
   DeviceBuffer() = default;
+  explicit DeviceBuffer(size_t bytes) {
+    if (bytes) TFG_CUDA_CHECK(cudaMalloc(&p, bytes));
+  }
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
   ~DeviceBuffer() { if (p) cudaFree(p); }
@@ -49,6 +52,22 @@ inline void download(const DeviceBuffer& buf, size_t elem, Array& out, cudaStrea
   const size_t bytes = static_cast<size_t>(out.numel()) * elem;
   if (bytes) TFG_CUDA_CHECK(cudaMemcpyAsync(out.data, buf.p, bytes, cudaMemcpyDeviceToHost, stream));
   TFG_CUDA_CHECK(cudaStreamSynchronize(stream));
+}
+
+// `count` elements from host to a fresh device buffer (nullptr when count == 0);
+// the copy is asynchronous on `stream`, so `host` must outlive it.
+template <class T>
+T* upload(const T* host, size_t count, DeviceBuffer& buf, cudaStream_t stream) {
+  if (count == 0) return nullptr;
+  allocate(buf, count * sizeof(T));
+  TFG_CUDA_CHECK(cudaMemcpyAsync(buf.p, host, count * sizeof(T), cudaMemcpyHostToDevice, stream));
+  return buf.get<T>();
+}
+
+// `count` elements from device to host, asynchronous on `stream`.
+template <class T>
+void download(T* host, const T* dev, size_t count, cudaStream_t stream) {
+  if (count) TFG_CUDA_CHECK(cudaMemcpyAsync(host, dev, count * sizeof(T), cudaMemcpyDeviceToHost, stream));
 }
 
 }  // namespace tfg::bindings::cuda_test
