@@ -18,6 +18,7 @@ void bind_attention(py::module_& m);
 void bind_dlpack(py::module_& m);
 #if defined(TFG_WITH_CUDA)
 void bind_cuda_matmul(py::module_& m);
+void bind_cuda_conv2d(py::module_& m);
 #endif
 #if defined(TFG_CUDA_EMULATION)
 void bind_simt_selftest(py::module_& m);
@@ -46,6 +47,7 @@ PYBIND11_MODULE(_C, m) {
   tfg::bindings::bind_dlpack(m);
 #if defined(TFG_WITH_CUDA)
   tfg::bindings::bind_cuda_matmul(m);
+  tfg::bindings::bind_cuda_conv2d(m);
 #endif
 #if defined(TFG_CUDA_EMULATION)
   tfg::bindings::bind_simt_selftest(m);
