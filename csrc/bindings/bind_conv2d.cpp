@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "bindings/conv2d_options.h"
 #include "bindings/numpy_array.h"
 #include "ops/conv2d/conv2d.h"
 
@@ -27,7 +28,9 @@ std::array<int64_t, 2> int_pair(const py::handle& v, const char* op, const char*
                       std::string(py::repr(v))));
 }
 
-Conv2dOptions parse_options(const char* op, const py::handle& stride, const py::handle& padding,
+}  // namespace
+
+Conv2dOptions parse_conv2d_options(const char* op, const py::handle& stride, const py::handle& padding,
                             const py::handle& dilation, int64_t groups) {
   Conv2dOptions o;
   o.stride = int_pair(stride, op, "stride");
@@ -45,6 +48,8 @@ Conv2dOptions parse_options(const char* op, const py::handle& stride, const py::
   return o;
 }
 
+namespace {
+
 py::object maybe_numpy(Array&& a) {
   if (!a.data && a.shape.empty()) return py::none();
   return to_numpy(std::move(a));
@@ -56,7 +61,7 @@ void bind_conv2d(py::module_& m) {
   m.def("conv2d", [](const py::handle& x, const py::handle& weight, const py::handle& bias,
                      const py::handle& stride, const py::handle& padding, const py::handle& dilation,
                      int64_t groups) {
-    const Conv2dOptions o = parse_options("conv2d", stride, padding, dilation, groups);
+    const Conv2dOptions o = parse_conv2d_options("conv2d", stride, padding, dilation, groups);
     const Array xv = borrow_array(x, "conv2d", "input"), wv = borrow_array(weight, "conv2d", "weight");
     Array bv;
     if (!bias.is_none()) bv = borrow_array(bias, "conv2d", "bias");
@@ -80,7 +85,7 @@ pair, "same" (stride 1 only; an even kernel pads one more after) or "valid".)");
                               const py::handle& dilation, int64_t groups,
                               std::array<bool, 3> output_mask) {
     const char* op = "conv2d_backward";
-    const Conv2dOptions o = parse_options(op, stride, padding, dilation, groups);
+    const Conv2dOptions o = parse_conv2d_options(op, stride, padding, dilation, groups);
     const Array gv = borrow_array(grad_output, op, "grad_output");
     const Array xv = borrow_array(x, op, "input"), wv = borrow_array(weight, op, "weight");
     Array bv;

@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "cuda/cuda_check.h"
 #include "cuda/cuda_info.h"
+#include "bindings/cuda_test_memory.h"
 #include "ops/matmul/cuda/matmul_cuda.h"
 
 namespace py = pybind11;
@@ -23,21 +24,8 @@ namespace tfg::bindings {
 
 namespace {
 
-struct DeviceBuffer {
-  void* p = nullptr;
-  DeviceBuffer() = default;
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  ~DeviceBuffer() { if (p) cudaFree(p); }
-};
-
-struct Stream {
-  cudaStream_t s = nullptr;
-  Stream() { TFG_CUDA_CHECK(cudaStreamCreate(&s)); }
-  Stream(const Stream&) = delete;
-  Stream& operator=(const Stream&) = delete;
-  ~Stream() { cudaStreamDestroy(s); }
-};
+using cuda_test::DeviceBuffer;
+using cuda_test::Stream;
 
 // The elements of `a` lie at offsets [lo, hi) from a.data.
 struct Span {

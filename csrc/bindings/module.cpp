@@ -24,6 +24,7 @@ void bind_cuda_lstm(py::module_& m);
 void bind_cuda_softmax(py::module_& m);
 void bind_cuda_cross_entropy(py::module_& m);
 void bind_cuda_pooling(py::module_& m);
+void bind_cuda_conv2d(py::module_& m);
 #endif
 #if defined(TFG_CUDA_EMULATION)
 void bind_simt_selftest(py::module_& m);
@@ -58,6 +59,7 @@ PYBIND11_MODULE(_C, m) {
   tfg::bindings::bind_cuda_softmax(m);
   tfg::bindings::bind_cuda_cross_entropy(m);
   tfg::bindings::bind_cuda_pooling(m);
+  tfg::bindings::bind_cuda_conv2d(m);
 #endif
 #if defined(TFG_CUDA_EMULATION)
   tfg::bindings::bind_simt_selftest(m);

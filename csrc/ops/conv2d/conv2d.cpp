@@ -22,9 +22,9 @@ void check_same_dtype(const char* op, const char* arg, const Array& a, const Arr
                  " but 'input' has dtype ", dtype_name(x.dtype), "; both must be the same");
 }
 
-// Validates input, weight, bias and options; returns the geometry with the
-// batch dimension (1 for an unbatched (C, H, W) input).
-ConvGeometry make_geometry(const char* op, const Array& x, const Array& weight, const Array* bias,
+}  // namespace
+
+ConvGeometry conv2d_geometry(const char* op, const Array& x, const Array& weight, const Array* bias,
                            const Conv2dOptions& o) {
   check_float_cpu(op, "input", x);
   check_float_cpu(op, "weight", weight);
@@ -104,10 +104,24 @@ ConvGeometry make_geometry(const char* op, const Array& x, const Array& weight, 
   return g;
 }
 
-Shape output_shape(const ConvGeometry& g, bool batched) {
+Shape conv2d_output_shape(const ConvGeometry& g, bool batched) {
   if (batched) return {g.n, g.oc, g.oh, g.ow};
   return {g.oc, g.oh, g.ow};
 }
+
+ConvGeometry conv2d_backward_geometry(const Array& grad_output, const Array& x, const Array& weight,
+                                      const Array* bias, const Conv2dOptions& options) {
+  const ConvGeometry g = conv2d_geometry(kBwd, x, weight, bias, options);
+  check_float_cpu(kBwd, "grad_output", grad_output);
+  check_same_dtype(kBwd, "grad_output", grad_output, x);
+  const Shape expected = conv2d_output_shape(g, x.ndim() == 4);
+  TFG_CHECK_VALUE(grad_output.shape == expected, kBwd, ": 'grad_output' has shape ",
+                  shape_str(grad_output.shape), " but the convolution of 'input' ", shape_str(x.shape),
+                  " with 'weight' ", shape_str(weight.shape), " gives ", shape_str(expected));
+  return g;
+}
+
+namespace {
 
 template <class T>
 const DepthwiseKernels<T>& active_depthwise_kernels();
@@ -259,10 +273,10 @@ void backward(const ConvGeometry& g, const T* gy, const T* x, const T* w, T* gx,
 int conv_threads(double flops) { return flops < 4e6 ? 1 : num_threads(); }
 
 Array conv2d(const Array& x, const Array& weight, const Array* bias, const Conv2dOptions& options) {
-  const ConvGeometry g = make_geometry(kFwd, x, weight, bias, options);
+  const ConvGeometry g = conv2d_geometry(kFwd, x, weight, bias, options);
   const Array xc = x.contiguous(), wc = weight.contiguous();
   const Array bc = bias ? bias->contiguous() : Array();
-  Array out = Array::empty(output_shape(g, x.ndim() == 4), x.dtype);
+  Array out = Array::empty(conv2d_output_shape(g, x.ndim() == 4), x.dtype);
   TFG_DISPATCH_FLOATING(x.dtype, kFwd, [&] {
     forward<scalar_t>(g, xc.ptr<scalar_t>(), wc.ptr<scalar_t>(), bias ? bc.ptr<scalar_t>() : nullptr,
                       out.ptr<scalar_t>());
@@ -273,13 +287,7 @@ Array conv2d(const Array& x, const Array& weight, const Array* bias, const Conv2
 Conv2dGrads conv2d_backward(const Array& grad_output, const Array& x, const Array& weight,
                             const Array* bias, const Conv2dOptions& options,
                             std::array<bool, 3> output_mask) {
-  const ConvGeometry g = make_geometry(kBwd, x, weight, bias, options);
-  check_float_cpu(kBwd, "grad_output", grad_output);
-  check_same_dtype(kBwd, "grad_output", grad_output, x);
-  const Shape expected = output_shape(g, x.ndim() == 4);
-  TFG_CHECK_VALUE(grad_output.shape == expected, kBwd, ": 'grad_output' has shape ",
-                  shape_str(grad_output.shape), " but the convolution of 'input' ", shape_str(x.shape),
-                  " with 'weight' ", shape_str(weight.shape), " gives ", shape_str(expected));
+  const ConvGeometry g = conv2d_backward_geometry(grad_output, x, weight, bias, options);
   Conv2dGrads grads;
   if (output_mask[0]) grads.input = Array::empty(x.shape, x.dtype);
   if (output_mask[1]) grads.weight = Array::empty(weight.shape, x.dtype);

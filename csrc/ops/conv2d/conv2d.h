@@ -17,6 +17,18 @@ struct Conv2dOptions {
   Padding padding_mode = Padding::explicit_;
 };
 
+// Validates input, weight, bias and options (the checks of conv2d, naming op
+// in messages); returns the geometry with the batch dimension (1 for an
+// unbatched (C, H, W) input) and "same"/"valid" padding resolved. Shared with
+// the CUDA test bindings.
+ConvGeometry conv2d_geometry(const char* op, const Array& x, const Array& weight, const Array* bias,
+                             const Conv2dOptions& options);
+// The same for conv2d_backward, plus grad_output's dtype and shape.
+ConvGeometry conv2d_backward_geometry(const Array& grad_output, const Array& x, const Array& weight,
+                                      const Array* bias, const Conv2dOptions& options);
+// (N, OC, OH, OW), or (OC, OH, OW) when unbatched.
+Shape conv2d_output_shape(const ConvGeometry& g, bool batched);
+
 Array conv2d(const Array& x, const Array& weight, const Array* bias, const Conv2dOptions& options);
 
 // The gradients asked for by output_mask (input, weight, bias); the others are
