@@ -208,14 +208,18 @@ void conv2d_backward_input_gemm(const ConvGeometry& g, const T* grad_out, const 
   }, threads);
 }
 
+// Lanes of the weight gradient's sum: Note [deterministic weight gradient].
+constexpr int64_t kWeightGradientLanes = 4;
+
 // Note [weight gradient]: dW^T (k x m per group) = im2col * grad_out^T, summed
-// over images: the K of this product is the pixels. An item is a block of
-// dW^T's rows (one group, rows r0..r1) and walks every image and pixel chunk
-// in order, so no two items write the same rows and every sum runs in the
-// same order whatever the thread count (training runs repeat bit for bit).
-// Per (image, chunk) the item packs grad_out^T's panels and builds its im2col
-// rows in per-thread buffers, read in place as unpacked A; the panels are
-// packed once per row block, a 1/(2 rows) share of the block's arithmetic.
+// over images: the K of this product is the pixels. Per item (image, group,
+// chunk of pixels) the im2col rows of the chunk are built in a buffer and read
+// in place as unpacked A; grad_out^T's panels are packed once per item.
+// Note [deterministic weight gradient]: the items are cut into a fixed number
+// of lanes (contiguous ranges, whatever the thread count); each lane adds its
+// items in order into its own dW^T, and the lanes are summed in order at the
+// end, so the gradient is the same bits on any number of threads (training
+// runs repeat bit for bit).
 template <class T>
 void conv2d_backward_weight_gemm(const ConvGeometry& g, const T* grad_out, const T* x, T* grad_w) {
   const GemmKernels<T>& kr = active_gemm_kernels<T>();
@@ -225,38 +229,47 @@ void conv2d_backward_weight_gemm(const ConvGeometry& g, const T* grad_out, const
   const int64_t mp = round_up(m, kr.nr);  // padded dW^T row: whole micro-tiles
   const int64_t chunk = even_block(pixels, kr.kc);
   const int64_t chunks = ceil_div(pixels, chunk);
-  const int64_t want_blocks = ceil_div(kItemsPerThread * threads, g.groups);
-  const int64_t row_block = std::min<int64_t>(kr.mc, round_up(ceil_div(k, want_blocks), kr.mr));
-  const int64_t blocks = ceil_div(k, row_block);
-  PerThread<T> acc_buf(threads, row_block * mp), rows_buf(threads, row_block * chunk),
-      panel_buf(threads, chunk * mp);
+  const int64_t row_block = std::min<int64_t>(k, kr.mc);
+  const int64_t items = g.n * g.groups * chunks;
+  const int64_t lanes = std::min(items, kWeightGradientLanes);
+  PerThread<T> acc_buf(static_cast<int>(lanes), g.groups * k * mp, /*zeroed=*/true);
+  PerThread<T> rows_buf(threads, row_block * chunk), panel_buf(threads, chunk * mp);
 
-  parallel_for_with_thread(g.groups * blocks, [&](int64_t item, int thread) {
-    const int64_t grp = item / blocks, r0 = item % blocks * row_block, r1 = std::min(k, r0 + row_block);
-    T* acc = acc_buf[thread];
+  // One (image, group, chunk) item added into the dW^T of lane `acc_lane`.
+  auto add_item = [&](int64_t item, T* acc_lane, int thread) {
+    const int64_t n = item / (g.groups * chunks), grp = item / chunks % g.groups;
+    const int64_t q0 = item % chunks * chunk, kcur = std::min(chunk, pixels - q0);
+    const T* xg = x + (n * g.c + grp * cg) * g.plane();
+    const T* gyg = grad_out + (n * g.oc + grp * m) * pixels + q0;
+    T* acc = acc_lane + grp * k * mp;
     T* rows = rows_buf[thread];
     T* panels = panel_buf[thread];
-    std::fill_n(acc, (r1 - r0) * mp, T(0));
-    for (int64_t n = 0; n < g.n; ++n) {
-      const T* xg = x + (n * g.c + grp * cg) * g.plane();
-      for (int64_t q0 = 0; q0 < pixels; q0 += chunk) {
-        const int64_t kcur = std::min(chunk, pixels - q0);
-        const T* gyg = grad_out + (n * g.oc + grp * m) * pixels + q0;
-        for (int64_t jr = 0; jr < m; jr += kr.nr)  // grad_out^T: kcur x m, column j = channel j
-          kr.pack_b(kcur, std::min<int64_t>(kr.nr, m - jr), gyg + jr * pixels, 1, pixels,
-                    panels + jr * kcur);
-        for_each_run(g, r0, r1, q0, q0 + kcur, Im2col<T>{xg, g.sw, rows, chunk});
-        for (int64_t ir = r0; ir < r1; ir += kr.mr) {
-          const int64_t nrows = std::min<int64_t>(kr.mr, r1 - ir);
-          for (int64_t jr = 0; jr < m; jr += kr.nr)
-            kr.micro_unpacked_a[nrows - 1](kcur, rows + (ir - r0) * chunk, chunk, panels + jr * kcur,
-                                           kr.nr, acc + (ir - r0) * mp + jr, mp, nullptr, true);
-        }
+    for (int64_t jr = 0; jr < m; jr += kr.nr)  // grad_out^T: kcur x m, column j = channel j
+      kr.pack_b(kcur, std::min<int64_t>(kr.nr, m - jr), gyg + jr * pixels, 1, pixels,
+                panels + jr * kcur);
+    for (int64_t r0 = 0; r0 < k; r0 += row_block) {
+      const int64_t r1 = std::min(k, r0 + row_block);
+      for_each_run(g, r0, r1, q0, q0 + kcur, Im2col<T>{xg, g.sw, rows, chunk});
+      for (int64_t ir = r0; ir < r1; ir += kr.mr) {
+        const int64_t nrows = std::min<int64_t>(kr.mr, r1 - ir);
+        for (int64_t jr = 0; jr < m; jr += kr.nr)
+          kr.micro_unpacked_a[nrows - 1](kcur, rows + (ir - r0) * chunk, chunk, panels + jr * kcur,
+                                         kr.nr, acc + ir * mp + jr, mp, nullptr, true);
       }
     }
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t r = r0; r < r1; ++r) grad_w[(grp * m + i) * k + r] = acc[(r - r0) * mp + i];
+  };
+  parallel_for_with_thread(lanes, [&](int64_t lane, int thread) {
+    for (int64_t item = lane * items / lanes; item < (lane + 1) * items / lanes; ++item)
+      add_item(item, acc_buf[static_cast<int>(lane)], thread);
   }, threads);
+
+  for (int64_t grp = 0; grp < g.groups; ++grp)
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t r = 0; r < k; ++r) {
+        T sum = T(0);
+        for (int lane = 0; lane < lanes; ++lane) sum += acc_buf[lane][(grp * k + r) * mp + i];
+        grad_w[(grp * m + i) * k + r] = sum;
+      }
 }
 
 #define TFG_INSTANTIATE(T)                                                                    \
