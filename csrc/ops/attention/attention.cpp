@@ -6,8 +6,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #include "core/parallel.h"
 #include "core/per_thread.h"
@@ -351,25 +353,40 @@ AttentionGrads scaled_dot_product_attention_backward(const Array& grad_out, cons
     // Note [deterministic dk/dv]: dk and dv are sums over query tiles, often
     // of several items. The items are cut into a fixed number of lanes
     // (contiguous ranges, whatever the thread count); each lane adds its
-    // items in order into its own buffer and the lanes are added in order at
-    // the end, so the gradients are the same bits on any number of threads.
+    // items in order into its own buffer, which spans only the key and value
+    // matrices its batches read, and the lanes are added in order at the end,
+    // so the gradients are the same bits on any number of threads.
     const bool q_direct = q.numel() == p.nbatch * p.L * p.E;
     Array dq_full = q_direct ? g.grad_q : Array::empty({p.nbatch * p.L * p.E}, q.dtype);
-    const int64_t nk = p.k.numel(), nv = p.v.numel();
-    const int64_t items = p.nbatch * query_tiles(p);
+    const int64_t kmat = p.S * p.E, vmat = p.S * p.Ev;
+    const int64_t nt = query_tiles(p), items = p.nbatch * nt;
     const int64_t lanes = std::min<int64_t>(items, kGradientLanes);
-    PerThread<T> acc(static_cast<int>(lanes), nk + nv, /*zeroed=*/true);
+    struct Lane { int64_t k0, k1, v0, v1; Array acc; };  // matrix ranges [k0, k1), [v0, v1)
+    std::vector<Lane> lane_of(lanes);
+    for (int64_t l = 0; l < lanes; ++l) {
+      Lane& ln = lane_of[l];
+      const int64_t b0 = l * items / lanes / nt, b1 = ((l + 1) * items / lanes - 1) / nt;
+      ln.k0 = ln.v0 = INT64_MAX;
+      ln.k1 = ln.v1 = 0;
+      for (int64_t b = b0; b <= b1; ++b) {
+        ln.k0 = std::min(ln.k0, p.ki[b]); ln.k1 = std::max(ln.k1, p.ki[b] + 1);
+        ln.v0 = std::min(ln.v0, p.vi[b]); ln.v1 = std::max(ln.v1, p.vi[b] + 1);
+      }
+      ln.acc = Array::zeros({(ln.k1 - ln.k0) * kmat + (ln.v1 - ln.v0) * vmat}, q.dtype);
+    }
     PerThread<T> scratch(num_threads(), attn_scratch_elems(p.Ev));
     const AttentionKernels<T>& kern = kernels<T>();
-    parallel_for_with_thread(lanes, [&](int64_t lane, int t) {
-      for (int64_t i = lane * items / lanes; i < (lane + 1) * items / lanes; ++i) {
+    parallel_for_with_thread(lanes, [&](int64_t l, int t) {
+      const Lane& ln = lane_of[l];
+      T* dk = ln.acc.ptr<T>();
+      T* dv = dk + (ln.k1 - ln.k0) * kmat;
+      for (int64_t i = l * items / lanes; i < (l + 1) * items / lanes; ++i) {
         int64_t b, q0, rows;
         item_of(p, i, &b, &q0, &rows);
         const AttnHead<T> h = head<T>(p, b, kt.ptr<T>(), vt.ptr<T>());
         kern.backward_tile(h, q0, rows, dout.ptr<T>() + b * p.L * p.Ev, o.ptr<T>() + b * p.L * p.Ev,
                            lse.ptr<T>() + b * p.L, dq_full.ptr<T>() + b * p.L * p.E,
-                           acc[lane] + p.ki[b] * p.S * p.E, acc[lane] + nk + p.vi[b] * p.S * p.Ev,
-                           scratch[t]);
+                           dk + (p.ki[b] - ln.k0) * kmat, dv + (p.vi[b] - ln.v0) * vmat, scratch[t]);
       }
     });
     const T scale = static_cast<T>(p.scale);
@@ -386,11 +403,19 @@ AttentionGrads scaled_dot_product_attention_backward(const Array& grad_out, cons
     }
     T* gk = g.grad_k.ptr<T>();
     T* gv = g.grad_v.ptr<T>();
-    for (int64_t lane = 0; lane < lanes; ++lane) {
-      const T* a = acc[static_cast<int>(lane)];
-      for (int64_t i = 0; i < nk; ++i) gk[i] += scale * a[i];
-      for (int64_t i = 0; i < nv; ++i) gv[i] += a[nk + i];
-    }
+    const int64_t nkm = kmat ? p.k.numel() / kmat : 0, nvm = vmat ? p.v.numel() / vmat : 0;
+    parallel_for(nkm + nvm, [&](int64_t j) {  // one key or value matrix, its lanes in order
+      const bool is_k = j < nkm;
+      const int64_t mat = is_k ? j : j - nkm, size = is_k ? kmat : vmat;
+      const T mul = is_k ? scale : T(1);
+      T* dst = (is_k ? gk : gv) + mat * size;
+      for (const Lane& ln : lane_of) {
+        const int64_t lo = is_k ? ln.k0 : ln.v0, hi = is_k ? ln.k1 : ln.v1;
+        if (mat < lo || mat >= hi) continue;
+        const T* src = ln.acc.ptr<T>() + (is_k ? 0 : (ln.k1 - ln.k0) * kmat) + (mat - lo) * size;
+        for (int64_t i = 0; i < size; ++i) dst[i] += mul * src[i];
+      }
+    });
   });
   return g;
 }
