@@ -86,3 +86,25 @@ def _package_env(**extra):
     env.pop("TENSORFORGE_ISA", None)
     env.update(extra)
     return env
+
+
+# The CUDA kernel tests (tests/test_cuda_*.py) run only in the emulated build
+# (TENSORFORGE_CUDA_EMULATION=ON, tools/test_emulated.sh); there, every one of
+# them must also give back all the emulated device memory it allocated.
+def pytest_collection_modifyitems(config, items):
+    if tfg.cuda.is_emulated():
+        return
+    skip = pytest.mark.skip(reason="needs the emulated CUDA build (TENSORFORGE_CUDA_EMULATION=ON, "
+                                   "tools/test_emulated.sh)")
+    for item in items:
+        if item.fspath.basename.startswith("test_cuda_"):
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def no_emulated_device_leaks(request):
+    checked = tfg.cuda.is_emulated() and request.node.fspath.basename.startswith("test_cuda_")
+    before = _C._simt_live_allocations() if checked else 0
+    yield
+    if checked:
+        assert _C._simt_live_allocations() == before, "emulated device memory leaked"

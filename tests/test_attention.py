@@ -7,7 +7,6 @@ import pytest
 
 import reference as ref
 import tensorforge as tfg
-from tensorforge import _C
 
 sdpa = tfg.ops.scaled_dot_product_attention
 sdpa_bw = tfg.ops.scaled_dot_product_attention_backward

@@ -13,20 +13,8 @@ import tensorforge as tfg
 from tensorforge import _C
 from test_attention import rand, assert_close, qkv
 
-pytestmark = pytest.mark.skipif(
-    not tfg.cuda.is_emulated(),
-    reason="needs the emulated CUDA build (TENSORFORGE_CUDA_EMULATION=ON, tools/test_emulated.sh)")
-
 sdpa = getattr(_C, "_cuda_scaled_dot_product_attention", None)  # absent outside CUDA builds
 sdpa_bw = getattr(_C, "_cuda_scaled_dot_product_attention_backward", None)
-
-
-@pytest.fixture(autouse=True)
-def no_leaks():
-    before = _C._simt_live_allocations() if tfg.cuda.is_emulated() else 0
-    yield
-    if tfg.cuda.is_emulated():
-        assert _C._simt_live_allocations() == before, "emulated device memory leaked"
 
 
 def check(rng, dtype, q, k, v, mag=1.0, **kw):

@@ -11,14 +11,9 @@ output_mask semantics, determinism and the argument errors.
 import numpy as np
 import pytest
 
-import tensorforge as tfg
 from tensorforge import _C
 from reference import conv2d_backward_ref, conv2d_ref
 from test_conv2d import CASES, IDS, assert_conv_close, make, reduction_lengths
-
-pytestmark = pytest.mark.skipif(
-    not tfg.cuda.is_emulated(),
-    reason="needs the emulated CUDA build (TENSORFORGE_CUDA_EMULATION=ON, tools/test_emulated.sh)")
 
 # Beyond the CPU cases: several tiles of every dimension of the three GEMMs.
 CUDA_CASES = [
@@ -29,14 +24,6 @@ CUDA_CASES = [
 ]
 CUDA_IDS = [f"{c[0]}x{c[1]}-{'-'.join(f'{k}{v}' for k, v in c[2].items())}" for c in CUDA_CASES]
 ALL_CASES, ALL_IDS = CASES + CUDA_CASES, IDS + CUDA_IDS
-
-
-@pytest.fixture(autouse=True)
-def no_leaks():
-    before = _C._simt_live_allocations() if tfg.cuda.is_emulated() else 0
-    yield
-    if tfg.cuda.is_emulated():
-        assert _C._simt_live_allocations() == before, "emulated device memory leaked"
 
 
 @pytest.fixture

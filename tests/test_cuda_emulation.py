@@ -15,18 +15,6 @@ import pytest
 import tensorforge as tfg
 from tensorforge import _C
 
-pytestmark = pytest.mark.skipif(
-    not tfg.cuda.is_emulated(),
-    reason="needs the emulated CUDA build (TENSORFORGE_CUDA_EMULATION=ON, tools/test_emulated.sh)")
-
-
-@pytest.fixture(autouse=True)
-def no_leaks():
-    before = _C._simt_live_allocations() if tfg.cuda.is_emulated() else 0
-    yield
-    if tfg.cuda.is_emulated():
-        assert _C._simt_live_allocations() == before, "emulated device memory leaked"
-
 
 def selftest(name, x=None, grid=1, block=32, smem=0):
     return _C._simt_selftest(name, x, grid, block, smem)

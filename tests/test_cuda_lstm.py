@@ -8,24 +8,11 @@ import numpy as np
 import pytest
 
 import reference as ref
-import tensorforge as tfg
 from tensorforge import _C
 from test_lstm import make_params, assert_close, assert_grads_close
 
-pytestmark = pytest.mark.skipif(
-    not tfg.cuda.is_emulated(),
-    reason="needs the emulated CUDA build (TENSORFORGE_CUDA_EMULATION=ON, tools/test_emulated.sh)")
-
 cell = getattr(_C, "_cuda_lstm_cell", None)  # absent outside CUDA builds
 cell_bw = getattr(_C, "_cuda_lstm_cell_backward", None)
-
-
-@pytest.fixture(autouse=True)
-def no_leaks():
-    before = _C._simt_live_allocations() if tfg.cuda.is_emulated() else 0
-    yield
-    if tfg.cuda.is_emulated():
-        assert _C._simt_live_allocations() == before, "emulated device memory leaked"
 
 
 @pytest.mark.parametrize("N,I,H", [(1, 1, 1), (1, 3, 1), (2, 5, 3), (5, 7, 17), (4, 33, 16), (3, 10, 37),

@@ -12,18 +12,6 @@ from tensorforge import _C
 import reference as ref
 from test_nms import grid_boxes, tie_scores, exact_pairs
 
-pytestmark = pytest.mark.skipif(
-    not tfg.cuda.is_emulated(),
-    reason="needs the emulated CUDA build (TENSORFORGE_CUDA_EMULATION=ON, tools/test_emulated.sh)")
-
-
-@pytest.fixture(autouse=True)
-def no_leaks():
-    before = _C._simt_live_allocations() if tfg.cuda.is_emulated() else 0
-    yield
-    if tfg.cuda.is_emulated():
-        assert _C._simt_live_allocations() == before, "emulated device memory leaked"
-
 
 def check(boxes, scores, thr, dtype):
     b = np.ascontiguousarray(boxes, dtype=dtype)

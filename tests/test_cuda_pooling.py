@@ -18,19 +18,7 @@ from reference import (adaptive_avg_pool2d_backward_ref, adaptive_avg_pool2d_ref
                        max_pool2d_ref)
 from test_pooling import ADAPTIVE_CASES, AVG_CASES, MAX_CASES, assert_sum_close, case_id, data, window_area
 
-pytestmark = pytest.mark.skipif(
-    not tfg.cuda.is_emulated(),
-    reason="needs the emulated CUDA build (TENSORFORGE_CUDA_EMULATION=ON, tools/test_emulated.sh)")
-
 DTYPES = [np.float32, np.float64]
-
-
-@pytest.fixture(autouse=True)
-def no_leaks():
-    before = _C._simt_live_allocations() if tfg.cuda.is_emulated() else 0
-    yield
-    if tfg.cuda.is_emulated():
-        assert _C._simt_live_allocations() == before, "emulated device memory leaked"
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

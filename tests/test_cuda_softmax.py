@@ -15,19 +15,7 @@ from tensorforge import _C
 from reference import softmax_backward_ref, softmax_ref
 from test_softmax import assert_close, special_rows
 
-pytestmark = pytest.mark.skipif(
-    not tfg.cuda.is_emulated(),
-    reason="needs the emulated CUDA build (TENSORFORGE_CUDA_EMULATION=ON, tools/test_emulated.sh)")
-
 FNS = ["softmax", "log_softmax"]
-
-
-@pytest.fixture(autouse=True)
-def no_leaks():
-    before = _C._simt_live_allocations() if tfg.cuda.is_emulated() else 0
-    yield
-    if tfg.cuda.is_emulated():
-        assert _C._simt_live_allocations() == before, "emulated device memory leaked"
 
 
 def forward(name, x, dim):

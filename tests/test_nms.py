@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 import tensorforge as tfg
-from tensorforge import _C
 import reference as ref
 
 
