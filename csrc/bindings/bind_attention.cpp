@@ -4,6 +4,7 @@
 
 #include <optional>
 
+#include "bindings/attention_args.h"
 #include "bindings/numpy_array.h"
 #include "ops/attention/attention.h"
 
@@ -11,38 +12,12 @@ namespace py = pybind11;
 
 namespace tfg::bindings {
 
-namespace {
-
-struct Inputs {
-  Array q, k, v, mask;
-  AttentionOptions opt;
-};
-
-Inputs parse(const char* op, const py::handle& q, const py::handle& k, const py::handle& v,
-             const py::handle& attn_mask, bool is_causal, std::optional<double> scale, bool enable_gqa) {
-  Inputs in;
-  in.q = borrow_array(q, op, "query");
-  in.k = borrow_array(k, op, "key");
-  in.v = borrow_array(v, op, "value");
-  if (!attn_mask.is_none()) {
-    in.mask = borrow_array(attn_mask, op, "attn_mask");
-    in.opt.attn_mask = &in.mask;
-  }
-  in.opt.is_causal = is_causal;
-  in.opt.scale = scale;
-  in.opt.enable_gqa = enable_gqa;
-  return in;
-}
-
-}  // namespace
-
 void bind_attention(py::module_& m) {
   m.def("scaled_dot_product_attention",
         [](const py::handle& q, const py::handle& k, const py::handle& v, const py::handle& attn_mask,
            bool is_causal, std::optional<double> scale, bool enable_gqa, bool return_lse) {
           const char* op = "scaled_dot_product_attention";
-          Inputs in = parse(op, q, k, v, attn_mask, is_causal, scale, enable_gqa);
-          if (in.opt.attn_mask) in.opt.attn_mask = &in.mask;
+          AttentionInputs in(op, q, k, v, attn_mask, is_causal, scale, enable_gqa);
           Array out, lse;
           {
             py::gil_scoped_release nogil;
@@ -70,8 +45,7 @@ scaled masked scores (+inf for fully masked rows), for the backward.)");
            const py::handle& output, const py::handle& lse) {
           const char* op = "scaled_dot_product_attention_backward";
           const Array gv = borrow_array(grad_out, op, "grad_out");
-          Inputs in = parse(op, q, k, v, attn_mask, is_causal, scale, enable_gqa);
-          if (in.opt.attn_mask) in.opt.attn_mask = &in.mask;
+          AttentionInputs in(op, q, k, v, attn_mask, is_causal, scale, enable_gqa);
           Array ov, lv;
           if (!output.is_none()) ov = borrow_array(output, op, "output");
           if (!lse.is_none()) lv = borrow_array(lse, op, "lse");

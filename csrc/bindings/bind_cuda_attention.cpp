@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "bindings/cuda_test_memory.h"
+#include "bindings/attention_args.h"
 #include "bindings/numpy_array.h"
 #include "core/error.h"
 #include "cuda/cuda_info.h"
@@ -31,24 +32,6 @@ namespace {
 
 using namespace cuda_test;
 using attn_detail::Problem;
-
-struct Inputs {
-  Array q, k, v, mask;
-  AttentionOptions opt;
-};
-
-Inputs parse(const char* op, const py::handle& q, const py::handle& k, const py::handle& v,
-             const py::handle& attn_mask, bool is_causal, std::optional<double> scale, bool enable_gqa) {
-  Inputs in;
-  in.q = borrow_array(q, op, "query");
-  in.k = borrow_array(k, op, "key");
-  in.v = borrow_array(v, op, "value");
-  if (!attn_mask.is_none()) in.mask = borrow_array(attn_mask, op, "attn_mask");
-  in.opt.is_causal = is_causal;
-  in.opt.scale = scale;
-  in.opt.enable_gqa = enable_gqa;
-  return in;
-}
 
 void require_cuda() {
   const cuda::Status& status = cuda::status();
@@ -152,8 +135,7 @@ void bind_cuda_attention(py::module_& m) {
         [](const py::handle& q, const py::handle& k, const py::handle& v, const py::handle& attn_mask,
            bool is_causal, std::optional<double> scale, bool enable_gqa, bool return_lse) {
           const char* op = "_cuda_scaled_dot_product_attention";
-          Inputs in = parse(op, q, k, v, attn_mask, is_causal, scale, enable_gqa);
-          if (!attn_mask.is_none()) in.opt.attn_mask = &in.mask;
+          AttentionInputs in(op, q, k, v, attn_mask, is_causal, scale, enable_gqa);
           const Problem pr = attn_detail::analyse(op, in.q, in.k, in.v, in.opt);
           require_cuda();
           Array out, lse;
@@ -176,8 +158,7 @@ void bind_cuda_attention(py::module_& m) {
            const py::handle& output, const py::handle& lse) {
           const char* op = "_cuda_scaled_dot_product_attention_backward";
           const Array gv = borrow_array(grad_out, op, "grad_out");
-          Inputs in = parse(op, q, k, v, attn_mask, is_causal, scale, enable_gqa);
-          if (!attn_mask.is_none()) in.opt.attn_mask = &in.mask;
+          AttentionInputs in(op, q, k, v, attn_mask, is_causal, scale, enable_gqa);
           Array ov, lv;
           if (!output.is_none()) ov = borrow_array(output, op, "output");
           if (!lse.is_none()) lv = borrow_array(lse, op, "lse");
