@@ -33,11 +33,6 @@ namespace {
 using namespace cuda_test;
 using attn_detail::Problem;
 
-void require_cuda() {
-  const cuda::Status& status = cuda::status();
-  if (!status.available) throw std::runtime_error(status.reason);
-}
-
 // The problem's arrays in device memory.
 template <class T>
 struct DeviceProblem {

@@ -26,6 +26,8 @@ namespace tfg::bindings {
 
 namespace {
 
+using cuda_test::require_cuda;
+
 // Device memory for `count` elements of T (none for 0), freed on scope exit.
 template <class T>
 struct DeviceArray {
@@ -52,11 +54,6 @@ template <class T>
 void download(const DeviceArray<T>& d, Array& a, cudaStream_t stream) {
   if (a.numel() == 0) return;
   TFG_CUDA_CHECK(cudaMemcpyAsync(a.ptr<T>(), d.p, a.numel() * sizeof(T), cudaMemcpyDeviceToHost, stream));
-}
-
-void require_cuda() {
-  const cuda::Status& status = cuda::status();
-  if (!status.available) throw std::runtime_error(status.reason);
 }
 
 template <class T>

@@ -25,13 +25,10 @@ namespace tfg::bindings {
 
 namespace {
 
+using cuda_test::require_cuda;
+
 using cuda_test::DeviceBuffer;
 using cuda_test::Stream;
-
-void require_cuda() {
-  const cuda::Status& status = cuda::status();
-  if (!status.available) throw std::runtime_error(status.reason);
-}
 
 template <class T>
 CrossEntropyParams<T> device_params(const CrossEntropyPrepared& p, const DeviceBuffer& w,

@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "bindings/cuda_test_memory.h"
+#include "bindings/lstm_args.h"
 #include "bindings/numpy_array.h"
 #include "core/error.h"
 #include "cuda/cuda_info.h"
@@ -23,30 +24,6 @@ namespace tfg::bindings {
 namespace {
 
 using namespace cuda_test;
-
-void require_cuda() {
-  const cuda::Status& status = cuda::status();
-  if (!status.available) throw std::runtime_error(status.reason);
-}
-
-struct Maybe {
-  Array a;
-  bool present = false;
-  Maybe(const py::handle& obj, const char* op, const char* arg) : present(!obj.is_none()) {
-    if (present) a = borrow_array(obj, op, arg);
-  }
-  const Array* get() const { return present ? &a : nullptr; }
-};
-
-struct Operands {
-  Array x, hx, cx, w_ih, w_hh;
-  Maybe b_ih, b_hh;
-  Operands(const char* op, const py::handle& x_, const py::handle& hx_, const py::handle& cx_,
-           const py::handle& w_ih_, const py::handle& w_hh_, const py::handle& b_ih_, const py::handle& b_hh_)
-      : x(borrow_array(x_, op, "x")), hx(borrow_array(hx_, op, "hx")), cx(borrow_array(cx_, op, "cx")),
-        w_ih(borrow_array(w_ih_, op, "w_ih")), w_hh(borrow_array(w_hh_, op, "w_hh")),
-        b_ih(b_ih_, op, "b_ih"), b_hh(b_hh_, op, "b_hh") {}
-};
 
 template <class T>
 T* up(const Array& a, DeviceBuffer& buf, cudaStream_t s) {

@@ -109,8 +109,7 @@ void bind_cuda_matmul(py::module_& m) {
       TFG_CHECK_VALUE(cv.ndim() == 2 && cv.shape[0] == av.shape[0] && cv.shape[1] == bv.shape[1],
                       "_cuda_matmul: c ", shape_str(cv.shape), " is not (", av.shape[0], ", ", bv.shape[1], ")");
     }
-    const cuda::Status& status = cuda::status();
-    if (!status.available) throw std::runtime_error(status.reason);
+    cuda_test::require_cuda();
     Array out;
     {
       py::gil_scoped_release nogil;

@@ -25,11 +25,6 @@ namespace {
 
 using namespace cuda_test;
 
-void require_cuda() {
-  const cuda::Status& status = cuda::status();
-  if (!status.available) throw std::runtime_error(status.reason);
-}
-
 // torchvision's scan: walk the positions in score order; a position not yet
 // removed is kept and ORs its mask row (from its own tile on) into `removed`.
 template <class T>

@@ -28,14 +28,11 @@ namespace tfg::bindings {
 
 namespace {
 
+using cuda_test::require_cuda;
+
 using namespace pool_args;
 using cuda_test::DeviceBuffer;
 using cuda_test::Stream;
-
-void require_cuda() {
-  const cuda::Status& status = cuda::status();
-  if (!status.available) throw std::runtime_error(status.reason);
-}
 
 size_t elem_of(const Array& x) { return static_cast<size_t>(dtype_size(x.dtype)); }
 

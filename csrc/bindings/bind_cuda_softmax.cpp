@@ -24,13 +24,10 @@ namespace tfg::bindings {
 
 namespace {
 
+using cuda_test::require_cuda;
+
 using cuda_test::DeviceBuffer;
 using cuda_test::Stream;
-
-void require_cuda() {
-  const cuda::Status& status = cuda::status();
-  if (!status.available) throw std::runtime_error(status.reason);
-}
 
 Array forward(const Array& x, int64_t dim, bool log) {
   const char* op = log ? "_cuda_log_softmax" : "_cuda_softmax";

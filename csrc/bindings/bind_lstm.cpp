@@ -4,6 +4,7 @@
 
 #include <optional>
 
+#include "bindings/lstm_args.h"
 #include "bindings/numpy_array.h"
 #include "ops/lstm/lstm.h"
 
@@ -12,28 +13,6 @@ namespace py = pybind11;
 namespace tfg::bindings {
 
 namespace {
-
-// An optional array argument: None, or a borrowed view.
-struct Maybe {
-  Array a;
-  bool present = false;
-  Maybe(const py::handle& obj, const char* op, const char* arg) : present(!obj.is_none()) {
-    if (present) a = borrow_array(obj, op, arg);
-  }
-  const Array* get() const { return present ? &a : nullptr; }
-};
-
-// The forward's operands, borrowed: x, hx, cx, w_ih, w_hh and the optional biases.
-struct Operands {
-  Array x, hx, cx, w_ih, w_hh;
-  Maybe b_ih, b_hh;
-  Operands(const char* op, const py::handle& x_, const py::handle& hx_, const py::handle& cx_,
-           const py::handle& w_ih_, const py::handle& w_hh_, const py::handle& b_ih_,
-           const py::handle& b_hh_)
-      : x(borrow_array(x_, op, "x")), hx(borrow_array(hx_, op, "hx")), cx(borrow_array(cx_, op, "cx")),
-        w_ih(borrow_array(w_ih_, op, "w_ih")), w_hh(borrow_array(w_hh_, op, "w_hh")),
-        b_ih(b_ih_, op, "b_ih"), b_hh(b_hh_, op, "b_hh") {}
-};
 
 py::tuple grads_tuple(LstmGrads&& g) {
   auto maybe = [](bool has, Array&& a) -> py::object {

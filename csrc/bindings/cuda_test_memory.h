@@ -6,11 +6,19 @@
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
+#include <stdexcept>
 
 #include "core/array.h"
 #include "cuda/cuda_check.h"
+#include "cuda/cuda_info.h"
 
 namespace tfg::bindings::cuda_test {
+
+// Raises "CUDA is not available: <reason>" where no device can be used.
+inline void require_cuda() {
+  const cuda::Status& status = cuda::status();
+  if (!status.available) throw std::runtime_error(status.reason);
+}
 
 struct DeviceBuffer {
   void* p = nullptr;
