@@ -296,11 +296,7 @@ def _float_input(a, what):
 
 def exp(a):
     a = _float_input(a, "exp")
-    out = _record(np.exp(a._data), (a,), "exp")
-    if out._node is not None:
-        out._node._saved = (_alias(out),)
-        out._node._versions = (out._version[0],)
-    return out
+    return _saving_output(np.exp(a._data), a, "exp")
 
 
 @rule("exp")
@@ -322,10 +318,7 @@ def _log_backward(node, grad):
 
 def sqrt(a):
     a = _float_input(a, "sqrt")
-    out = _record(np.sqrt(a._data), (a,), "sqrt")
-    if out._node is not None:
-        out._node._saved, out._node._versions = (_alias(out),), (out._version[0],)
-    return out
+    return _saving_output(np.sqrt(a._data), a, "sqrt")
 
 
 @rule("sqrt")
@@ -366,11 +359,17 @@ def _cos_backward(node, grad):
     return (-grad * np.sin(a),)
 
 
-def _saving_output(data, a, name):
-    """Records an op whose backward needs only its own output."""
-    out = _record(data, (a,), name)
-    if out._node is not None:
-        out._node._saved, out._node._versions = (_alias(out),), (out._version[0],)
+def _saving_output(data, a, name, ctx=None):
+    """Records a one-input op whose backward needs its own output."""
+    return _save_output(_record(data, (a,), name, ctx=ctx))
+
+
+def _save_output(out):
+    """Adds ``out`` to its node's saved tensors, as an alias (no reference cycle)."""
+    node = out._node
+    if node is not None:
+        node._saved += (_alias(out),)
+        node._versions += (out._version[0],)
     return out
 
 
@@ -1038,10 +1037,7 @@ def log_softmax(x, dim):
 
 
 def _softmax_like(x, dim, name, kernel):
-    out = _record(kernel(x._data, dim), (x,), name, ctx=dim)
-    if out._node is not None:
-        out._node._saved, out._node._versions = (_alias(out),), (out._version[0],)
-    return out
+    return _saving_output(kernel(x._data, dim), x, name, ctx=dim)
 
 
 @rule("softmax")
@@ -1077,12 +1073,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, is_causal=Fa
     options = (_data(attn_mask), is_causal, scale, enable_gqa)
     out, lse = _C.scaled_dot_product_attention(query._data, key._data, value._data, *options,
                                                return_lse=True)
-    result = _record(out, (query, key, value), "attention", saved=(query, key, value),
-                     ctx=(options, lse))
-    if result._node is not None:
-        result._node._saved += (_alias(result),)
-        result._node._versions += (result._version[0],)
-    return result
+    return _save_output(_record(out, (query, key, value), "attention", saved=(query, key, value),
+                                ctx=(options, lse)))
 
 
 @rule("attention")
